@@ -1,0 +1,175 @@
+"""The ``cellscape`` command line: a thin typer layer that parses options, calls the library and prints.
+
+Bad input exits with status 2 and a one-line ``error:`` message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from cellscape.exceptions import CellscapeError, InvalidInputError
+
+app = typer.Typer(
+    name="cellscape",
+    help="Exact loss-surface analysis of networks with piecewise-linear activations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the whole result as JSON to this file.")]
+
+
+def _parse_widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.split(",") if w.strip())
+    except ValueError:
+        raise InvalidInputError(
+            f"`--hidden` of `cellscape` must be comma-separated integers such as 8 or 16,16. Got {text!r} instead."
+        ) from None
+    return widths
+
+
+def _write_json(path: Path | None, payload: dict[str, Any]) -> None:
+    if path is None:
+        return
+    try:
+        path.write_text(json.dumps(payload, indent=2) + "\n")
+    except OSError as err:
+        raise InvalidInputError(f"`--json` of `cellscape` must be a writable file. Got {str(path)!r} "
+                                f"({err.strerror}) instead.") from None
+    err_console.print(f"wrote {path}")
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err_console, transient=False)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+@app.command()
+def survey(
+    data: Annotated[str, typer.Option(help="Dataset: a .npz/.csv file or builtin:NAME.")] = "builtin:nonaffine",
+    hidden: Annotated[str, typer.Option(help="Hidden widths, comma-separated (e.g. 8 or 16,16).")] = "8",
+    activation: Annotated[str, typer.Option(help="relu, leaky_relu:0.1, hardtanh:-1,1, abs or pwl:BPS:SLOPES:OFFSET.")] = "relu",
+    loss: Annotated[str, typer.Option(help="squared, absolute, huber:D, hinge, logistic, ...")] = "squared",
+    runs: Annotated[int, typer.Option(help="Number of networks trained from random starts.")] = 64,
+    steps: Annotated[int, typer.Option(help="Gradient-descent steps.")] = 5000,
+    lr: Annotated[float, typer.Option(help="Step size.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seed of data and initialisation.")] = 0,
+    rtol: Annotated[float, typer.Option(help="Relative tolerance for grouping endpoints by risk.")] = 1e-3,
+    show_runs: Annotated[bool, typer.Option("--show-runs", help="Also print one row per run.")] = False,
+    json_path: JsonOption = None,
+) -> None:
+    """Train many networks at once and group where they end by risk."""
+    from cellscape.survey import SurveyConfig, run_survey
+
+    config = SurveyConfig(data=data, hidden=_parse_widths(hidden), activation=activation, loss=loss, runs=runs,
+                          steps=steps, lr=lr, seed=seed, risk_rtol=rtol)
+    with _progress() as bar:
+        task = bar.add_task(f"training {runs} networks", total=max(steps, 1))
+        result = run_survey(config, progress=lambda done, total: bar.update(task, completed=done))
+    ds = result.dataset
+    console.print(f"[bold]data[/bold] {ds['name']}: n = {ds['n_samples']}, d = {ds['d_in']}"
+                  + (f", best affine risk {_fmt(ds['info']['best_affine_risk'])}"
+                     if "best_affine_risk" in ds.get("info", {}) else ""))
+    console.print(f"[bold]network[/bold] {'-'.join(map(str, result.architecture['widths']))} "
+                  f"{activation}, loss {loss}, {runs} runs x {steps} steps, lr {lr}, seed {seed}")
+    table = Table(title="Endpoints grouped by risk")
+    for col in ("risk", "runs", "cells", "median |grad|", "min radius"):
+        table.add_column(col, justify="right")
+    for g in result.groups:
+        risk_text = _fmt(g.risk_min) if g.risk_min == g.risk_max else f"{_fmt(g.risk_min)} .. {_fmt(g.risk_max)}"
+        table.add_row(risk_text, str(g.count), str(g.n_cells), _fmt(g.median_grad_norm), _fmt(g.min_radius))
+    console.print(table)
+    if show_runs:
+        runs_table = Table(title="Runs")
+        for col in ("run", "risk", "|grad|", "radius", "ties", "cell", "group"):
+            runs_table.add_column(col, justify="right")
+        for r in result.runs:
+            runs_table.add_row(str(r.index), _fmt(r.risk), _fmt(r.grad_norm), _fmt(r.radius), str(r.n_ties),
+                               r.cell, str(r.group))
+        console.print(runs_table)
+    n_div = sum(r.diverged for r in result.runs)
+    if n_div:
+        console.print(f"[yellow]{n_div} run(s) diverged (non-finite step); their last finite point is shown")
+    _write_json(json_path, result.to_dict())
+
+
+@app.command()
+def cell(
+    params: Annotated[Path, typer.Option(help="Parameters: .npz (W1, b1, ...) or a torch .pt state dict.")],
+    data: Annotated[str, typer.Option(help="Dataset: a .npz/.csv file or builtin:NAME.")] = "builtin:nonaffine",
+    activation: Annotated[str | None, typer.Option(help="Hidden activation when the file does not say.")] = None,
+    loss: Annotated[str, typer.Option(help="The loss (piecewise losses refine the cells).")] = "squared",
+    seed: Annotated[int, typer.Option(help="Seed of a built-in dataset.")] = 0,
+    tol: Annotated[float, typer.Option(help="Tie tolerance: |pre-activation - breakpoint| <= tol.")] = 1e-9,
+    json_path: JsonOption = None,
+) -> None:
+    """Find the cell of saved parameters: risk, ties, margins and certified radius."""
+    from cellscape.cell_report import cell_report
+    from cellscape.data import load_data
+    from cellscape.params_io import load_params
+
+    arch, theta = load_params(params, activation=activation)
+    dataset = load_data(data, seed=seed)
+    report = cell_report(arch, theta, dataset.X, dataset.y, loss=loss, tol=tol)
+    table = Table(title=f"Cells of {params} on {dataset.name} ({loss} loss, tie tolerance {tol:g})")
+    for col in ("network", "risk", "cell", "ties", "min margin", "certified radius"):
+        table.add_column(col, justify="right")
+    for row in report.rows:
+        table.add_row(str(row.index), _fmt(row.risk), row.cell, str(row.n_ties), _fmt(row.min_margin),
+                      _fmt(row.radius))
+    console.print(table)
+    _write_json(json_path, {"command": "cell", "params": str(params), "dataset": dataset.to_dict(),
+                            **report.to_dict()})
+
+
+@app.command()
+def datasets(json_path: JsonOption = None) -> None:
+    """List the built-in datasets (use them as builtin:NAME)."""
+    from cellscape.data import list_builtins
+
+    table = Table(title="Built-in datasets")
+    table.add_column("name")
+    table.add_column("description")
+    rows = list_builtins()
+    for name, description in rows:
+        table.add_row(f"builtin:{name}", description)
+    console.print(table)
+    _write_json(json_path, {"datasets": [{"name": n, "description": d} for n, d in rows]})
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``cellscape`` command: exit status 0 on success, 2 on bad input, no tracebacks."""
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="cellscape", standalone_mode=False)
+    except click.exceptions.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(2 if isinstance(err, click.UsageError) else err.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except CellscapeError as err:
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(err))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    sys.exit(0)

@@ -1,0 +1,1 @@
+"""Test support shipped with cellscape: slow reference implementations and hypothesis strategies."""
