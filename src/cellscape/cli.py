@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -67,38 +66,52 @@ def _fmt(x: float) -> str:
 @app.command()
 def survey(
     data: Annotated[str, typer.Option(help="Dataset: a .npz/.csv file or builtin:NAME.")] = "builtin:nonaffine",
-    hidden: Annotated[str, typer.Option(help="Hidden widths, comma-separated (e.g. 8 or 16,16).")] = "8",
-    activation: Annotated[str, typer.Option(help="relu, leaky_relu:0.1, hardtanh:-1,1, abs or pwl:BPS:SLOPES:OFFSET.")] = "relu",
+    hidden: Annotated[str, typer.Option(help="Hidden widths, comma-separated (e.g. 8 or 16,16).")] = "3",
+    activation: Annotated[str, typer.Option(help="relu, leaky_relu:0.1, hardtanh:-1,1, abs or pwl:BPS:SLOPES:OFFSET.")
+                          ] = "relu",
     loss: Annotated[str, typer.Option(help="squared, absolute, huber:D, hinge, logistic, ...")] = "squared",
     runs: Annotated[int, typer.Option(help="Number of networks trained from random starts.")] = 64,
-    steps: Annotated[int, typer.Option(help="Gradient-descent steps.")] = 5000,
-    lr: Annotated[float, typer.Option(help="Step size.")] = 0.05,
+    steps: Annotated[int, typer.Option(help="The most gradient-descent steps.")] = 40000,
+    lr: Annotated[float, typer.Option(help="Step size.")] = 0.1,
+    gtol: Annotated[float, typer.Option(help="A run stops once its gradient norm is at most this.")] = 1e-10,
     seed: Annotated[int, typer.Option(help="Seed of data and initialisation.")] = 0,
     rtol: Annotated[float, typer.Option(help="Relative tolerance for grouping endpoints by risk.")] = 1e-3,
+    max_groups: Annotated[int, typer.Option(help="Print at most this many risk groups.")] = 20,
     show_runs: Annotated[bool, typer.Option("--show-runs", help="Also print one row per run.")] = False,
     json_path: JsonOption = None,
 ) -> None:
     """Train many networks at once and group where they end by risk."""
+    from cellscape.data import load_data
     from cellscape.survey import SurveyConfig, run_survey
 
     config = SurveyConfig(data=data, hidden=_parse_widths(hidden), activation=activation, loss=loss, runs=runs,
-                          steps=steps, lr=lr, seed=seed, risk_rtol=rtol)
+                          steps=steps, lr=lr, gtol=gtol, seed=seed, risk_rtol=rtol)
+    dataset = load_data(config.data, seed=config.seed)
     with _progress() as bar:
         task = bar.add_task(f"training {runs} networks", total=max(steps, 1))
-        result = run_survey(config, progress=lambda done, total: bar.update(task, completed=done))
-    ds = result.dataset
-    console.print(f"[bold]data[/bold] {ds['name']}: n = {ds['n_samples']}, d = {ds['d_in']}"
-                  + (f", best affine risk {_fmt(ds['info']['best_affine_risk'])}"
-                     if "best_affine_risk" in ds.get("info", {}) else ""))
+        result = run_survey(config, dataset=dataset,
+                            progress=lambda done, total: bar.update(task, completed=done))
+    affine = dataset.info.get("best_affine_risk")
+    console.print(f"[bold]data[/bold] {dataset.name}: n = {dataset.X.shape[0]}, d = {dataset.X.shape[1]}"
+                  + (f", best affine risk {_fmt(affine)}" if affine is not None else ""))
     console.print(f"[bold]network[/bold] {'-'.join(map(str, result.architecture['widths']))} "
-                  f"{activation}, loss {loss}, {runs} runs x {steps} steps, lr {lr}, seed {seed}")
-    table = Table(title="Endpoints grouped by risk")
-    for col in ("risk", "runs", "cells", "median |grad|", "min radius"):
+                  f"{activation}, loss {loss}; {runs} runs, at most {steps} steps of size {lr}, seed {seed}")
+    table = Table(title=f"Endpoints grouped by risk (within {rtol:g} relative)")
+    columns = ["risk", "runs", "converged", "cells", "median |grad|", "min radius"]
+    if affine:
+        columns.insert(1, "risk / affine")
+    for col in columns:
         table.add_column(col, justify="right")
-    for g in result.groups:
-        risk_text = _fmt(g.risk_min) if g.risk_min == g.risk_max else f"{_fmt(g.risk_min)} .. {_fmt(g.risk_max)}"
-        table.add_row(risk_text, str(g.count), str(g.n_cells), _fmt(g.median_grad_norm), _fmt(g.min_radius))
+    for g in result.groups[:max_groups]:
+        row = [_fmt(g.risk_min), str(g.count), str(g.n_converged), str(g.n_cells), f"{g.median_grad_norm:.1e}",
+               f"{g.min_radius:.1e}"]
+        if affine:
+            row.insert(1, f"{g.risk_min / affine:.3f}")
+        table.add_row(*row)
     console.print(table)
+    hidden_groups = len(result.groups) - max_groups
+    if hidden_groups > 0:
+        console.print(f"... and {hidden_groups} more groups (--max-groups or --json shows them all)")
     if show_runs:
         runs_table = Table(title="Runs")
         for col in ("run", "risk", "|grad|", "radius", "ties", "cell", "group"):
@@ -158,18 +171,14 @@ def datasets(json_path: JsonOption = None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``cellscape`` command: exit status 0 on success, 2 on bad input, no tracebacks."""
+    """Entry point of the ``cellscape`` command: exit status 0 on success, 2 on bad input, no tracebacks.
+
+    typer handles usage errors (unknown options, malformed numbers: status 2) and ``--help``; a
+    :class:`~cellscape.exceptions.CellscapeError` raised by the library becomes a one-line ``error:`` message
+    with status 2.
+    """
     try:
-        app(args=list(argv) if argv is not None else None, prog_name="cellscape", standalone_mode=False)
-    except click.exceptions.Exit as exit_:
-        sys.exit(exit_.exit_code)
-    except click.ClickException as err:
-        err.show()
-        sys.exit(2 if isinstance(err, click.UsageError) else err.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
+        app(args=list(argv) if argv is not None else None, prog_name="cellscape")
     except CellscapeError as err:
         err_console.print(f"[bold red]error:[/bold red] {escape(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    sys.exit(0)

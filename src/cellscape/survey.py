@@ -7,7 +7,7 @@ cell, number of ties (pre-activations within ``tie_tol`` of a breakpoint) and ce
 when their risks differ by at most ``risk_rtol`` relative (plus ``1e-12`` absolute) from the group's lowest risk.
 
 Examples:
-    >>> result = run_survey(SurveyConfig(runs=4, steps=50, hidden=(4,)))
+    >>> result = run_survey(SurveyConfig(runs=4, steps=50))
     >>> len(result.runs), sum(g.count for g in result.groups)
     (4, 4)
 """
@@ -39,23 +39,25 @@ class SurveyConfig:
     Attributes:
         data: a dataset specification for :func:`cellscape.data.load_data` (default: the built-in data that no
             affine map fits).
-        hidden: hidden widths (default one hidden layer of 8 units).
+        hidden: hidden widths (default one hidden layer of 3 units).
         activation: the hidden activation specification.
         loss: the loss specification.
         runs: number of networks trained (each from its own random start).
-        steps: gradient-descent steps. lr: step size.
+        steps: the most gradient-descent steps. lr: step size.
+        gtol: a run stops once its gradient norm is at most ``gtol`` (it then counts as converged).
         seed: seeds the data generator and the initialisation (results reproduce bit for bit).
         risk_rtol: relative tolerance for grouping endpoints by risk.
         tie_tol: tolerance for counting ties.
     """
 
     data: str = "builtin:nonaffine"
-    hidden: tuple[int, ...] = (8,)
+    hidden: tuple[int, ...] = (3,)
     activation: str = "relu"
     loss: str = "squared"
     runs: int = 64
-    steps: int = 5000
-    lr: float = 0.05
+    steps: int = 40000
+    lr: float = 0.1
+    gtol: float = 1e-10
     seed: int = 0
     risk_rtol: float = 1e-3
     tie_tol: float = DEFAULT_TIE_TOL
@@ -68,6 +70,7 @@ class SurveyConfig:
         check_int(self.steps, name="steps", func=func, minimum=0)
         check_int(self.seed, name="seed", func=func, minimum=0)
         check_float(self.lr, name="lr", func=func, minimum=0.0, strict_minimum=True)
+        check_float(self.gtol, name="gtol", func=func, minimum=0.0)
         check_float(self.risk_rtol, name="risk_rtol", func=func, minimum=0.0)
         check_float(self.tie_tol, name="tie_tol", func=func, minimum=0.0)
         parse_activation(self.activation)
@@ -87,6 +90,7 @@ class RunRecord:
     n_ties: int
     cell: str
     steps: int
+    converged: bool
     diverged: bool
     group: int
 
@@ -99,6 +103,7 @@ class RiskGroup:
     risk_min: float
     risk_max: float
     count: int
+    n_converged: int
     n_cells: int
     median_grad_norm: float
     min_radius: float
@@ -175,7 +180,7 @@ def run_survey(
     arch = mlp(data.X.shape[1], list(config.hidden), loss.output_width(data.y), activation=config.activation)
     params = init_params(arch, batch=config.runs, seed=config.seed)
     trained = gradient_descent(arch, params, data.X, data.y, loss=loss, lr=config.lr, steps=config.steps,
-                               chunk=max(1, min(500, config.steps)), progress=progress)
+                               gtol=config.gtol, chunk=max(1, min(1000, config.steps)), progress=progress)
     pattern = activation_pattern(arch, trained.params, data.X, y=data.y, loss=loss)
     radius = certified_radius(arch, trained.params, data.X, y=data.y, loss=loss, tol=config.tie_tol,
                               pattern=pattern)
@@ -184,7 +189,8 @@ def run_survey(
     labels = _group_by_risk(trained.risk, config.risk_rtol)
     runs = tuple(
         RunRecord(b, float(trained.risk[b]), float(trained.grad_norm[b]), float(radius[b]), int(ties[b]),
-                  cells[b], int(trained.steps[b]), bool(trained.diverged[b]), int(labels[b]))
+                  cells[b], int(trained.steps[b]), bool(trained.converged[b]), bool(trained.diverged[b]),
+                  int(labels[b]))
         for b in range(config.runs)
     )
     groups = []
@@ -195,6 +201,7 @@ def run_survey(
             risk_min=min(r.risk for r in members),
             risk_max=max(r.risk for r in members),
             count=len(members),
+            n_converged=sum(r.converged for r in members),
             n_cells=len({r.cell for r in members}),
             median_grad_norm=float(np.median([r.grad_norm for r in members])),
             min_radius=min(r.radius for r in members),
