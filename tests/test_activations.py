@@ -3,10 +3,18 @@ from fractions import Fraction
 import jax
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from cellscape import InvalidInputError, PiecewiseLinear, abs_, hardtanh, identity, leaky_relu, parse_activation, relu
+from cellscape import (
+    InvalidInputError,
+    PiecewiseLinear,
+    abs_,
+    hardtanh,
+    identity,
+    leaky_relu,
+    parse_activation,
+    relu,
+)
 from cellscape.testing.strategies import activations, dyadic, piecewise_linear
 
 

@@ -9,8 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.optimize
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from cellscape.affine import AffineFit, best_affine_fit, design_rank
 from cellscape.exceptions import ExactArithmeticError, InvalidInputError

@@ -47,7 +47,7 @@ def test_chunked_hessian_matches_dense_autodiff(chunk_size):
     for b in range(2):
         cr_b = restrict_to_cell(arch, params[b], X, y)
         flat = np.asarray(flatten_params(arch, params[b].numpy()))[0]
-        dense = jax.hessian(lambda t: cr_b(unflatten_params(arch, t[None]))[0])(flat)
+        dense = jax.hessian(lambda t, f=cr_b: f(unflatten_params(arch, t[None]))[0])(flat)
         np.testing.assert_allclose(H[b], dense, rtol=1e-12, atol=1e-13)
         assert np.array_equal(H[b], H[b].T)
 

@@ -4,8 +4,7 @@ from fractions import Fraction
 import flint
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from cellscape import ExactArithmeticError, InvalidInputError, mlp
 from cellscape.losses import Loss, LossName, parse_loss, risk, risk_exact

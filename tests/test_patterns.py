@@ -1,8 +1,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from cellscape import InvalidInputError, Params, init_params, mlp
 from cellscape.cell_risk import restrict_to_cell

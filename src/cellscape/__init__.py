@@ -1,14 +1,14 @@
 """cellscape: exact loss-surface analysis of networks with piecewise-linear activations.
 
 Importing cellscape switches JAX to float64 (``jax_enable_x64``): every computation is float64 unless a function
-says otherwise.
+says otherwise. The torch bridge (:mod:`cellscape.torch_bridge`) imports torch only when called.
 """
 
 import jax as _jax
 
 _jax.config.update("jax_enable_x64", True)
 
-from cellscape.activations import (  # noqa: E402
+from cellscape.activations import (
     PiecewiseLinear as PiecewiseLinear,
     abs_ as abs_,
     hardtanh as hardtanh,
@@ -17,13 +17,22 @@ from cellscape.activations import (  # noqa: E402
     parse_activation as parse_activation,
     relu as relu,
 )
-from cellscape.exceptions import (  # noqa: E402
+from cellscape.affine import AffineFit as AffineFit, best_affine_fit as best_affine_fit
+from cellscape.cell_risk import CellRisk as CellRisk, restrict_to_cell as restrict_to_cell
+from cellscape.data import (
+    Dataset as Dataset,
+    from_arrays as from_arrays,
+    list_builtins as list_builtins,
+    load_data as load_data,
+)
+from cellscape.exceptions import (
     CellscapeError as CellscapeError,
     ExactArithmeticError as ExactArithmeticError,
     InvalidInputError as InvalidInputError,
     MissingExtraError as MissingExtraError,
 )
-from cellscape.networks import (  # noqa: E402
+from cellscape.losses import Loss as Loss, parse_loss as parse_loss, risk as risk, risk_exact as risk_exact
+from cellscape.networks import (
     Architecture as Architecture,
     ExactParams as ExactParams,
     Params as Params,
@@ -38,5 +47,40 @@ from cellscape.networks import (  # noqa: E402
     pre_activations_exact as pre_activations_exact,
     unflatten_params as unflatten_params,
 )
+from cellscape.params_io import load_params as load_params, save_params as save_params
+from cellscape.patterns import (
+    Cell as Cell,
+    Pattern as Pattern,
+    activation_pattern as activation_pattern,
+    activation_pattern_exact as activation_pattern_exact,
+    certified_radius as certified_radius,
+)
+from cellscape.survey import SurveyConfig as SurveyConfig, run_survey as run_survey
+from cellscape.torch_bridge import (  # torch itself is imported only when these are called
+    from_state_dict as from_state_dict,
+    from_torch as from_torch,
+    to_torch as to_torch,
+)
+from cellscape.training import TrainingResult as TrainingResult, gradient_descent as gradient_descent
 
 __version__ = "0.1.0"
+
+__all__ = [
+    # activations
+    "PiecewiseLinear", "relu", "leaky_relu", "hardtanh", "abs_", "identity", "parse_activation",
+    # networks and parameters
+    "Architecture", "Params", "ExactParams", "mlp", "init_params", "as_params", "flatten_params",
+    "unflatten_params", "exact_params", "forward", "forward_exact", "pre_activations", "pre_activations_exact",
+    "save_params", "load_params", "from_torch", "to_torch", "from_state_dict",
+    # losses and risk
+    "Loss", "parse_loss", "risk", "risk_exact",
+    # data
+    "Dataset", "load_data", "from_arrays", "list_builtins", "AffineFit", "best_affine_fit",
+    # cells
+    "Cell", "Pattern", "activation_pattern", "activation_pattern_exact", "certified_radius", "CellRisk",
+    "restrict_to_cell",
+    # training and the survey
+    "TrainingResult", "gradient_descent", "SurveyConfig", "run_survey",
+    # errors
+    "CellscapeError", "InvalidInputError", "MissingExtraError", "ExactArithmeticError",
+]
