@@ -214,3 +214,13 @@ def test_bad_input_gives_one_line_errors_naming_the_parameter(call, param):
 def test_architecture_dict_round_trip():
     arch = mlp(2, [3, 2], 1, activation=["hardtanh:-1,2", "leaky_relu:1/5"], bias=[True, False, True])
     assert Architecture.from_dict(arch.to_dict()) == arch
+
+
+def test_torch_tensors_are_accepted_at_the_boundary():
+    torch = pytest.importorskip("torch")
+    arch = mlp(2, [3], 1)
+    params = init_params(arch, batch=2, seed=0)
+    X = np.random.default_rng(0).normal(size=(4, 2))
+    as_torch = [(torch.from_numpy(np.asarray(w)), torch.from_numpy(np.asarray(b))) for w, b in params.layers()]
+    np.testing.assert_array_equal(np.asarray(forward(arch, as_torch, torch.from_numpy(X))),
+                                  np.asarray(forward(arch, params, X)))

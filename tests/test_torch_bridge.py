@@ -16,6 +16,7 @@ from cellscape.activations import PiecewiseLinear, abs_, hardtanh, identity, lea
 from cellscape.exceptions import InvalidInputError, MissingExtraError
 from cellscape.networks import Architecture, Params, forward, init_params, mlp
 from cellscape.params_io import load_params
+from cellscape.testing.strategies import float_architectures
 from cellscape.torch_bridge import from_state_dict, from_torch, to_torch
 
 torch = pytest.importorskip("torch")
@@ -275,21 +276,12 @@ def test_load_params_reads_torch_state_dict(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- property
-@st.composite
-def architectures(draw):
-    floats = st.floats(-3, 3, allow_nan=False, allow_infinity=False)
-    n_hidden = draw(st.integers(0, 4))
-    widths = draw(st.lists(st.integers(1, 5), min_size=n_hidden + 2, max_size=n_hidden + 2))
-    ends = st.lists(floats, min_size=2, max_size=2, unique=True).map(sorted)
-    pool = st.one_of(st.just(relu), st.just(identity), floats.map(leaky_relu),
-                     ends.map(lambda v: hardtanh(*v)))
-    acts = draw(st.lists(pool, min_size=n_hidden, max_size=n_hidden))
-    bias = draw(st.lists(st.booleans(), min_size=n_hidden + 1, max_size=n_hidden + 1))
-    return Architecture(tuple(widths), tuple(acts), tuple(bias))
+
 
 
 @settings(max_examples=25, deadline=None)
-@given(arch=architectures(), batch=st.integers(1, 3), seed=st.integers(0, 2 ** 32 - 1), data=st.data())
+@given(arch=float_architectures(with_abs=False), batch=st.integers(1, 3), seed=st.integers(0, 2**32 - 1),
+       data=st.data())
 def test_round_trips_property(arch, batch, seed, data):
     params = init_params(arch, batch=batch, seed=seed)
     index = data.draw(st.integers(-batch, batch - 1), label="index")

@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import strategies as st
 
-from cellscape.activations import PiecewiseLinear, abs_, hardtanh, leaky_relu, relu
+from cellscape.activations import PiecewiseLinear, abs_, hardtanh, identity, leaky_relu, relu
 from cellscape.networks import Architecture, mlp
 
 
@@ -51,3 +51,18 @@ def dyadic_array(draw: st.DrawFn, shape: tuple[int, ...], limit: int = 16, denom
     size = int(np.prod(shape))
     values = draw(st.lists(st.integers(-limit, limit), min_size=size, max_size=size))
     return (np.array(values, dtype=np.float64) / denominator).reshape(shape)
+
+
+@st.composite
+def float_architectures(draw: st.DrawFn, *, with_abs: bool = True) -> Architecture:
+    """Architectures whose activations torch can express (relu, identity, leaky_relu and hardtanh with float
+    parameters, optionally abs), depth 1 to 5, widths 1 to 5, random bias flags."""
+    floats = st.floats(-3, 3, allow_nan=False, allow_infinity=False)
+    n_hidden = draw(st.integers(0, 4))
+    widths = draw(st.lists(st.integers(1, 5), min_size=n_hidden + 2, max_size=n_hidden + 2))
+    ends = st.lists(floats, min_size=2, max_size=2, unique=True).map(sorted)
+    named = [relu, identity] + ([abs_] if with_abs else [])
+    pool = st.one_of(st.sampled_from(named), floats.map(leaky_relu), ends.map(lambda v: hardtanh(*v)))
+    acts = draw(st.lists(pool, min_size=n_hidden, max_size=n_hidden))
+    bias = draw(st.lists(st.booleans(), min_size=n_hidden + 1, max_size=n_hidden + 1))
+    return Architecture(tuple(widths), tuple(acts), tuple(bias))

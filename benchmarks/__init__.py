@@ -1,0 +1,20 @@
+"""cellscape's benchmarks: run them all with ``python -m benchmarks`` from the repository root.
+
+Each benchmark is a module ``bench_<name>.py`` with a ``make_case(quick)`` function that returns a
+:class:`~benchmarks._harness.Case`; :data:`BENCHMARKS` lists them by name. See ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["BENCHMARKS", "load"]
+
+BENCHMARKS = {
+    "batched_gradients": "benchmarks.bench_batched_gradients",
+}
+
+
+def load(name: str):
+    """The ``make_case`` function of the benchmark ``name``."""
+    return importlib.import_module(BENCHMARKS[name]).make_case
