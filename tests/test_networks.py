@@ -224,3 +224,10 @@ def test_torch_tensors_are_accepted_at_the_boundary():
     as_torch = [(torch.from_numpy(np.asarray(w)), torch.from_numpy(np.asarray(b))) for w, b in params.layers()]
     np.testing.assert_array_equal(np.asarray(forward(arch, as_torch, torch.from_numpy(X))),
                                   np.asarray(forward(arch, params, X)))
+
+
+def test_exact_params_round_trip_is_bit_for_bit():
+    arch = mlp(3, [4, 2], 2, bias=[True, False, True])
+    params = init_params(arch, batch=3, seed=7)
+    back = exact_params(arch, params, index=2).to_params()
+    assert np.array_equal(flatten_params(arch, back), flatten_params(arch, params)[2:])

@@ -236,16 +236,6 @@ class Params:
         return Params(tuple(np.asarray(w, dtype=np.float64) for w in self.weights),
                       tuple(None if b is None else np.asarray(b, dtype=np.float64) for b in self.biases))
 
-    @staticmethod
-    def concatenate(batches: Sequence[Params]) -> Params:
-        """Join batches of the same architecture along the batch axis."""
-        weights = tuple(np.concatenate([np.asarray(p.weights[l]) for p in batches])
-                        for l in range(len(batches[0].weights)))
-        biases = tuple(None if batches[0].biases[l] is None
-                       else np.concatenate([np.asarray(p.biases[l]) for p in batches])
-                       for l in range(len(batches[0].biases)))
-        return Params(weights, biases)
-
 
 def init_params(
     arch: Architecture, *, batch: int = 1, seed: int | np.random.Generator | None = 0
