@@ -56,17 +56,22 @@ from cellscape.patterns import Pattern, activation_pattern
 __all__ = ["CellRisk", "restrict_to_cell"]
 
 
-def _cell_outputs_single(arch: Architecture, weights, biases, slopes, intercepts, X):
-    """Outputs of one network with every activation frozen to its cell's affine piece."""
-    a = X
+def _cell_pre_activations_single(arch: Architecture, weights, biases, slopes, intercepts, X):
+    """Pre-activations ``z^1..z^L`` of one network with every activation frozen to its cell's affine piece."""
+    a, zs = X, []
     for l, (w, b) in enumerate(zip(weights, biases)):
         z = a @ w.T
         if b is not None:
             z = z + b
-        if l == arch.n_layers - 1:
-            return z
-        a = slopes[l] * z + intercepts[l]
-    raise AssertionError("unreachable")
+        zs.append(z)
+        if l < arch.n_layers - 1:
+            a = slopes[l] * z + intercepts[l]
+    return tuple(zs)
+
+
+def _cell_outputs_single(arch: Architecture, weights, biases, slopes, intercepts, X):
+    """Outputs of one network with every activation frozen to its cell's affine piece."""
+    return _cell_pre_activations_single(arch, weights, biases, slopes, intercepts, X)[-1]
 
 
 def _cell_risk_single(arch: Architecture, loss: Loss, weights, biases, slopes, intercepts, loss_pieces, X, y):
@@ -89,17 +94,61 @@ def _batched_grad(arch, loss, params, slopes, intercepts, loss_pieces, X, y):
     return jax.grad(lambda p: jnp.sum(_batched_risk(arch, loss, p, slopes, intercepts, loss_pieces, X, y)))(params)
 
 
-def _flat_risk_single(arch, loss, flat, slopes, intercepts, loss_pieces, X, y):
+def _layers_of_flat(arch: Architecture, flat):
     p = unflatten_params(arch, flat[None, :])
-    w = tuple(x[0] for x in p.weights)
-    b = tuple(None if x is None else x[0] for x in p.biases)
+    return tuple(x[0] for x in p.weights), tuple(None if x is None else x[0] for x in p.biases)
+
+
+def frozen_pre_activations(arch: Architecture, flat, slopes, intercepts, X):
+    """Pre-activations ``z^1..z^L`` (each ``(n, d_l)``) of one network given as a flat vector, every activation
+    frozen to the pieces whose slopes and intercepts (each ``(n, d_l)`` per hidden layer) are given."""
+    w, b = _layers_of_flat(arch, flat)
+    return _cell_pre_activations_single(arch, w, b, slopes, intercepts, X)
+
+
+def frozen_risk(arch: Architecture, loss: Loss, flat, slopes, intercepts, loss_pieces, X, y):
+    """The cell polynomial risk of one network given as a flat vector (see :func:`frozen_pre_activations`)."""
+    w, b = _layers_of_flat(arch, flat)
     return _cell_risk_single(arch, loss, w, b, slopes, intercepts, loss_pieces, X, y)
+
+
+_flat_risk_single = frozen_risk
 
 
 def _hvp_chunk(arch, loss, flat, slopes, intercepts, loss_pieces, X, y, basis):
     """Hessian-vector products of one network's flat risk with the rows of ``basis`` (chunk, P)."""
     grad_fn = jax.grad(lambda f: _flat_risk_single(arch, loss, f, slopes, intercepts, loss_pieces, X, y))
     return jax.vmap(lambda v: jax.jvp(grad_fn, (flat,), (v,))[1])(basis)
+
+
+def piece_tables(arch: Architecture, pieces: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, ...],
+                                                                          tuple[np.ndarray, ...]]:
+    """Float slopes and intercepts of the given piece indices (any leading shape), per hidden layer."""
+    slopes, intercepts = [], []
+    for act, piece in zip(arch.activations, pieces):
+        s = np.array([float(v) for v in act.slopes])
+        c = np.array([float(v) for v in act.intercepts])
+        slopes.append(s[piece])
+        intercepts.append(c[piece])
+    return tuple(slopes), tuple(intercepts)
+
+
+def frozen_hessian(arch: Architecture, loss: Loss, flat, slopes, intercepts, loss_pieces, X, y, *,
+                   chunk_size: int = 256) -> np.ndarray:
+    """The ``(P, P)`` Hessian of :func:`frozen_risk` from chunked Hessian-vector products (symmetrised)."""
+    flat = np.asarray(flat, dtype=np.float64)
+    n_params = flat.shape[0]
+    eye = np.eye(n_params)
+    chunk = min(chunk_size, n_params)
+    out = np.empty((n_params, n_params))
+    for start in range(0, n_params, chunk):
+        basis = eye[start:start + chunk]
+        if basis.shape[0] < chunk:  # pad so every call has one shape (one compilation)
+            basis = np.vstack([basis, np.zeros((chunk - basis.shape[0], n_params))])
+        rows = _jit_hvp_chunk(arch, loss, flat, slopes, intercepts, loss_pieces, X, y, basis)
+        stop = min(start + chunk, n_params)
+        out[start:stop] = np.asarray(rows)[: stop - start]
+    return 0.5 * (out + out.T)  # exact symmetry; autodiff rows agree to rounding
 
 
 _jit_risk = jax.jit(_batched_risk, static_argnums=(0, 1))
@@ -132,16 +181,11 @@ class CellRisk:
         return self.pattern.batch_size
 
     def _tables(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], np.ndarray]:
-        slopes, intercepts = [], []
-        for act, piece in zip(self.arch.activations, self.pattern.pieces):
-            s = np.array([float(v) for v in act.slopes])
-            c = np.array([float(v) for v in act.intercepts])
-            slopes.append(s[piece])
-            intercepts.append(c[piece])
+        slopes, intercepts = piece_tables(self.arch, self.pattern.pieces)
         lp = self.pattern.loss_pieces
         if lp is None:
             lp = np.zeros((self.batch_size, self.X.shape[0], 0), dtype=np.int64)
-        return tuple(slopes), tuple(intercepts), lp.astype(np.float64)
+        return slopes, intercepts, lp.astype(np.float64)
 
     def _params(self, params: Any, func: str) -> Params:
         P = as_params(self.arch, params, func=func)
@@ -189,21 +233,12 @@ class CellRisk:
         chunk_size = check_int(chunk_size, name="chunk_size", func="CellRisk.hessian", minimum=1)
         P = self._params(params, "CellRisk.hessian")
         flat = np.asarray(flatten_params(self.arch, P.numpy()))
-        n_params = flat.shape[1]
         s, c, lp = self._tables()
-        out = np.empty((self.batch_size, n_params, n_params))
-        eye = np.eye(n_params)
-        chunk = min(chunk_size, n_params)
-        for b in range(self.batch_size):
-            for start in range(0, n_params, chunk):
-                basis = eye[start:start + chunk]
-                if basis.shape[0] < chunk:  # pad so every call has one shape (one compilation)
-                    basis = np.vstack([basis, np.zeros((chunk - basis.shape[0], n_params))])
-                rows = _jit_hvp_chunk(self.arch, self.loss, flat[b], tuple(x[b] for x in s),
-                                      tuple(x[b] for x in c), lp[b], self.X, self.y, basis)
-                stop = min(start + chunk, n_params)
-                out[b, start:stop] = np.asarray(rows)[: stop - start]
-        return 0.5 * (out + np.swapaxes(out, 1, 2))  # exact symmetry; autodiff rows agree to rounding
+        return np.stack([
+            frozen_hessian(self.arch, self.loss, flat[b], tuple(x[b] for x in s), tuple(x[b] for x in c), lp[b],
+                           self.X, self.y, chunk_size=chunk_size)
+            for b in range(self.batch_size)
+        ])
 
     def risk_exact(self, params: Any, *, index: int = 0) -> Fraction:
         """:math:`R_{\\text{cell}}` of network ``index``'s cell, in exact rationals.
@@ -220,37 +255,44 @@ class CellRisk:
             p = exact_params(self.arch, params, index=index)
         else:
             p = exact_params(self.arch, params)
-        a = fmpq_matrix(self.X)
-        n = a.nrows()
-        ones = flint.fmpq_mat(1, n, [1] * n)
-        for l, (w, b) in enumerate(zip(p.weights, p.biases)):
-            z = a * w.transpose()
-            if b is not None:
-                z = z + (b * ones).transpose()
-            if l == self.arch.n_layers - 1:
-                a = z
-                break
-            act = self.arch.activations[l]
-            piece = self.pattern.pieces[l][index]
-            s = [flint.fmpq(v.numerator, v.denominator) for v in act.slopes]
-            c = [flint.fmpq(v.numerator, v.denominator) for v in act.intercepts]
-            nxt = flint.fmpq_mat(z.nrows(), z.ncols())
-            for i in range(z.nrows()):
-                for k in range(z.ncols()):
-                    j = int(piece[i, k])
-                    nxt[i, k] = s[j] * z[i, k] + c[j]
-            a = nxt
-        Y = fmpq_matrix(self.y)
-        lp = self.pattern.loss_pieces
-        total = flint.fmpq(0)
-        for i in range(n):
-            yhat = [a[i, j] for j in range(a.ncols())]
-            yi = [Y[i, j] for j in range(Y.ncols())]
-            if lp is None:
-                total += self.loss.restricted_exact(yhat, yi, [])
-            else:
-                total += self.loss.restricted_exact(yhat, yi, [int(v) for v in lp[index, i]])
-        return fmpq_to_fraction(total / n)
+        lp = None if self.pattern.loss_pieces is None else self.pattern.loss_pieces[index]
+        total = frozen_risk_exact(self.arch, self.loss, p, tuple(x[index] for x in self.pattern.pieces), lp,
+                                  self.X, self.y)
+        return fmpq_to_fraction(total)
+
+
+def frozen_risk_exact(arch: Architecture, loss: Loss, params: Any, pieces: tuple[np.ndarray, ...],
+                      loss_pieces: np.ndarray | None, X: Any, y: Any) -> flint.fmpq:
+    """Exact cell polynomial risk of one network with activations frozen to ``pieces`` (per hidden layer
+    ``(n, d_l)`` piece indices) and losses to ``loss_pieces`` (``(n, m)`` or ``None``); ``X`` and ``y`` in any
+    form :func:`cellscape._backend.fmpq_matrix` accepts (floats exactly)."""
+    p = exact_params(arch, params)
+    a = fmpq_matrix(X)
+    n = a.nrows()
+    ones = flint.fmpq_mat(1, n, [1] * n)
+    for l, (w, b) in enumerate(zip(p.weights, p.biases)):
+        z = a * w.transpose()
+        if b is not None:
+            z = z + (b * ones).transpose()
+        if l == arch.n_layers - 1:
+            a = z
+            break
+        act = arch.activations[l]
+        s = [flint.fmpq(v.numerator, v.denominator) for v in act.slopes]
+        c = [flint.fmpq(v.numerator, v.denominator) for v in act.intercepts]
+        nxt = flint.fmpq_mat(z.nrows(), z.ncols())
+        for i in range(z.nrows()):
+            for k in range(z.ncols()):
+                j = int(pieces[l][i, k])
+                nxt[i, k] = s[j] * z[i, k] + c[j]
+        a = nxt
+    Y = fmpq_matrix(y)
+    total = flint.fmpq(0)
+    for i in range(n):
+        yhat = [a[i, j] for j in range(a.ncols())]
+        yi = [Y[i, j] for j in range(Y.ncols())]
+        total += loss.restricted_exact(yhat, yi, [] if loss_pieces is None else [int(v) for v in loss_pieces[i]])
+    return total / n
 
 
 def restrict_to_cell(

@@ -337,6 +337,39 @@ class Loss:
         j_star = pieces[0] - 1
         return 1 + yhat[j_star] - yhat[label] if j_star >= 0 else zero
 
+    def derivative_exact(self, yhat: list[flint.fmpq], y: list[flint.fmpq], pieces: list[int]) -> list[flint.fmpq]:
+        """Exact derivative of :meth:`restricted_exact` with respect to each output component (one sample).
+
+        Raises:
+            ExactArithmeticError: for logistic and cross-entropy.
+        """
+        name = self.name
+        if not self.is_exact:
+            raise ExactArithmeticError(f"the {name.value} loss takes logarithms: its derivative is not rational")
+        zero = flint.fmpq(0)
+        if name is LossName.SQUARED:
+            return [a - b for a, b in zip(yhat, y)]
+        if name is LossName.ABSOLUTE:
+            return [flint.fmpq(2 * p - 1) for p in pieces]
+        if name is LossName.HUBER:
+            d = flint.fmpq(self.delta.numerator, self.delta.denominator)
+            return [a - b if p == 1 else (p - 1) * d for a, b, p in zip(yhat, y, pieces)]
+        if name is LossName.HINGE:
+            return [-y[0] * pieces[0]]
+        label = int(y[0].p)
+        out = [zero] * len(yhat)
+        if name is LossName.WESTON_WATKINS:
+            for j, p in enumerate(pieces):
+                if p:
+                    out[j] += 1
+                    out[label] -= 1
+            return out
+        j_star = pieces[0] - 1
+        if j_star >= 0:
+            out[j_star] += 1
+            out[label] -= 1
+        return out
+
     def check_targets(self, y: np.ndarray, d_out: int, *, name: str = "y", func: str = "risk") -> None:
         """Check that targets suit this loss and an output width ``d_out``.
 

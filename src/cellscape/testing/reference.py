@@ -44,3 +44,41 @@ def forward_loop(arch: Architecture, params: Any, X: np.ndarray) -> np.ndarray:
                         j = sum(1 for p in act.breakpoints if float(p) <= v)
                         a.append(slopes[j] * v + intercepts[j])
     return out
+
+
+def local_search(arch: Architecture, params: Any, X: Any, y: Any, *, loss: Any = "squared", radius: float,
+                 n_starts: int = 64, steps: int = 60, seed: int = 0) -> float:
+    """The smallest risk found in the Euclidean ball of ``radius`` (flat parameters) around one network: random
+    points of the ball, then projected normalised-gradient descent from each (a brute-force oracle, no proof)."""
+    import jax
+    import jax.numpy as jnp
+
+    from cellscape.losses import as_targets, batched_risk, parse_loss
+    from cellscape.networks import as_inputs, flatten_params, unflatten_params
+
+    loss = parse_loss(loss)
+    X = as_inputs(arch, X)
+    y = as_targets(y, loss, arch.d_out, X.shape[0])
+    center = np.asarray(flatten_params(arch, as_params(arch, params).numpy()))[0]
+    rng = np.random.default_rng(seed)
+    u = rng.normal(size=(n_starts, center.size))
+    u *= (radius * rng.uniform(size=(n_starts, 1)) ** (1.0 / center.size)) / np.linalg.norm(u, axis=1,
+                                                                                             keepdims=True)
+
+    def risks(offsets):
+        return batched_risk(arch, loss, unflatten_params(arch, center[None, :] + offsets), X, y)
+
+    value_and_grad = jax.jit(jax.value_and_grad(lambda o: jnp.sum(risks(o))))
+    evaluate = jax.jit(risks)
+    offsets = jnp.asarray(u)
+    best = float(np.min(np.asarray(evaluate(offsets))))
+    step = radius / 4
+    for _ in range(steps):
+        _, g = value_and_grad(offsets)
+        g = g / jnp.maximum(jnp.linalg.norm(g, axis=1, keepdims=True), 1e-300)
+        offsets = offsets - step * g
+        norms = jnp.linalg.norm(offsets, axis=1, keepdims=True)
+        offsets = jnp.where(norms > radius, offsets * radius / norms, offsets)
+        best = min(best, float(np.min(np.asarray(evaluate(offsets)))))
+        step *= 0.93
+    return best

@@ -1,0 +1,963 @@
+r"""Certify what a parameter point is: a (strict or non-strict) local minimum, a saddle, not critical, or
+inconclusive with the reason.
+
+:func:`certify` returns a :class:`Certificate` per network, never a bare boolean. The analysis uses the structure of
+piecewise-linear networks (theory.md sections 1-4):
+
+**Inside a cell** (no pre-activation within ``tie_tol`` of a breakpoint, no sample at a kink of a piecewise loss)
+the risk equals the cell's polynomial :math:`R_{\text{cell}}` on the certified radius.
+
+1. A gradient of norm above ``grad_tol``: *not a critical point*; the descent direction is :math:`-\nabla R`.
+2. One hidden layer, one output, any piecewise-linear activation, any (convex) loss: on the cell
+   :math:`\hat y_i = \sum_k s_{ki}\, z_k^\top \tilde x_i + u_k c_{ki} + c` with :math:`z_k = v_k (w_k, b_k)`,
+   :math:`u_k = v_k`, so :math:`R = G(z, u, c)` with :math:`G` convex. The point is a local minimum exactly when
+   :math:`\nabla G = 0`; at a critical point a unit with :math:`v_k = 0` and
+   :math:`g_k = \partial G / \partial z_k \ne 0` gives the second-order descent :math:`v_k = \epsilon,
+   w_k \leftarrow w_k - s g_k` (a saddle).
+3. Every hidden unit in one linear piece for every sample: the network is an affine predictor
+   :math:`A(\theta)`, and the point is a local minimum when its risk equals the best affine risk
+   :math:`R^*_{\text{lin}}`.
+4. Otherwise second-order conditions modulo the exact invariances of the risk (positive rescaling of homogeneous
+   units, weights into units that are flat on every sample, weights out of units that output 0 on every sample):
+   the Hessian on the complement :math:`S^\perp` of their span decides: positive definite gives a local minimum
+   (non-strict, with a valley of dimension :math:`\dim S`, when :math:`S \ne 0`), a negative eigenvalue a saddle
+   with its eigenvector as descent direction, and a semi-definite Hessian with null directions is *inconclusive*
+   (the order needed is higher than two).
+
+**On cell boundaries** (``M > 0`` ties) the point is a local minimum exactly when it is one of every adjacent
+smooth piece over that piece's closed cell. The ``2^M`` sign choices are enumerated (up to ``max_ties``): a choice
+whose cell has empty interior is not adjacent; on each adjacent piece a largest-slack linear program looks for a
+direction that enters the piece and decreases its polynomial to first order, and non-negative least squares
+measures the KKT residual. The Clarke subdifferential's minimum-norm element (over the adjacent pieces'
+gradients) is reported. With one hidden layer and one output each piece is a convex program in the
+:math:`z`-coordinates, so first-order optimality on every piece proves a local minimum; deeper networks without a
+first-order descent are *inconclusive*.
+
+**Tolerances.** A float certificate holds up to its tolerances (recorded in the certificate): a gradient norm at
+most ``grad_tol`` counts as zero, values within ``tie_tol`` of a breakpoint as ties. Descent directions are always
+checked by evaluating the true risk. **Exact mode** (``arithmetic="exact"``) re-verifies, in rational arithmetic
+with python-flint, the pattern, the ties, the risk and every equation of the structured cases (2 and 3 above, for
+the squared and piecewise losses); a certificate says ``arithmetic="exact"`` only when its verdict was proved so,
+and otherwise says which part rests on floats.
+
+Examples:
+    The best affine fit of the 3-point set (Yun, Sra, Jadbabaie 2019) realised by a 2-2-1 ReLU network is an
+    exact local minimum with half the sum of squared errors 1/3 (mean risk 1/9):
+
+    >>> from cellscape import mlp
+    >>> arch = mlp(2, [2], 1)
+    >>> theta = [([[0, 0], [0, 0]], ["4/3", 1]), ([[1, 0]], [-1])]
+    >>> X, y = [[1, 0], [0, 1], ["1/2", "1/2"]], [0, 0, 1]
+    >>> cert = certify(arch, theta, X, y, arithmetic="exact")[0]
+    >>> cert.status.value, cert.arithmetic.value, cert.risk_exact
+    ('nonstrict_minimum', 'exact', Fraction(1, 9))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import itertools
+import math
+from fractions import Fraction
+from typing import Any
+
+import flint
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+
+from cellscape._backend import fmpq_matrix, fmpq_to_fraction
+from cellscape._validation import check_enum, check_float, check_int
+from cellscape.affine import best_affine_fit
+from cellscape.cell_risk import frozen_hessian, frozen_pre_activations, frozen_risk, frozen_risk_exact, piece_tables
+from cellscape.losses import Loss, LossName, as_targets, batched_risk, parse_loss
+from cellscape.networks import (
+    Architecture,
+    ExactParams,
+    as_inputs,
+    as_params,
+    exact_params,
+    flatten_params,
+    pre_activations_exact,
+    unflatten_params,
+)
+from cellscape.patterns import Tie, activation_pattern, certified_radius
+
+__all__ = ["CertificateStatus", "Arithmetic", "Certificate", "certify"]
+
+
+class CertificateStatus(str, enum.Enum):
+    """What a point was certified to be."""
+
+    STRICT_MINIMUM = "strict_minimum"
+    NONSTRICT_MINIMUM = "nonstrict_minimum"
+    MINIMUM = "minimum"  # a local minimum whose strictness was not decided
+    SADDLE = "saddle"
+    NOT_CRITICAL = "not_critical"
+    INCONCLUSIVE = "inconclusive"
+
+
+class Arithmetic(str, enum.Enum):
+    """How a certificate was checked."""
+
+    FLOAT = "float"
+    EXACT = "exact"
+
+
+_MINIMA = {CertificateStatus.STRICT_MINIMUM, CertificateStatus.NONSTRICT_MINIMUM, CertificateStatus.MINIMUM}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Certificate:
+    """The verdict on one parameter point with the evidence for it.
+
+    Attributes:
+        status: the verdict.
+        message: one sentence saying why (the reason, for an inconclusive verdict).
+        method: which argument decided (``gradient``, ``one_hidden_layer_convex``, ``affine_predictor``,
+            ``second_order``, ``adjacent_pieces``, ``tie_limit``).
+        risk: the risk (float); risk_exact: the exact risk when computed (``Fraction``).
+        grad_norm: the gradient norm of the cell polynomial (inside a cell) or the norm of the minimum-norm
+            element of the Clarke subdifferential (on a boundary).
+        n_ties: ``M``, the number of ties (pre-activations on a breakpoint and samples at a loss kink).
+        ties: the ties themselves.
+        pieces_examined: adjacent sign choices enumerated; pieces_adjacent: those whose cell has an interior.
+        hessian_min, hessian_max: extreme Hessian eigenvalues on the subspace that matters (``None`` if unused).
+        valley_dimension: dimension of the set of equal-risk minima through the point, where known.
+        descent_direction: a unit vector (flat parameter order) along which the risk decreases, or ``None``.
+        descent_step, descent_decrease: a step along it and the decrease of the true risk it achieves.
+        radius: the certified radius (0 on a boundary).
+        arithmetic: ``exact`` when every condition of the verdict was verified in rationals.
+        tolerances: the tolerances used.
+    """
+
+    status: CertificateStatus
+    message: str
+    method: str
+    risk: float
+    risk_exact: Fraction | None
+    grad_norm: float
+    n_ties: int
+    ties: tuple[Tie, ...]
+    pieces_examined: int
+    pieces_adjacent: int
+    hessian_min: float | None
+    hessian_max: float | None
+    valley_dimension: int | None
+    descent_direction: np.ndarray | None
+    descent_step: float | None
+    descent_decrease: float | None
+    radius: float
+    arithmetic: Arithmetic
+    tolerances: dict[str, float]
+
+    @property
+    def is_minimum(self) -> bool:
+        """True for the three minimum statuses."""
+        return self.status in _MINIMA
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        def num(v: Any) -> Any:
+            if v is None:
+                return None
+            v = float(v)
+            return v if math.isfinite(v) else str(v)
+
+        return {
+            "status": self.status.value, "message": self.message, "method": self.method,
+            "risk": num(self.risk), "risk_exact": None if self.risk_exact is None else str(self.risk_exact),
+            "grad_norm": num(self.grad_norm), "n_ties": self.n_ties,
+            "ties": [t._asdict() for t in self.ties],
+            "pieces_examined": self.pieces_examined, "pieces_adjacent": self.pieces_adjacent,
+            "hessian_min": num(self.hessian_min), "hessian_max": num(self.hessian_max),
+            "valley_dimension": self.valley_dimension,
+            "descent_direction": None if self.descent_direction is None else self.descent_direction.tolist(),
+            "descent_step": num(self.descent_step), "descent_decrease": num(self.descent_decrease),
+            "radius": num(self.radius), "arithmetic": self.arithmetic.value, "tolerances": self.tolerances,
+        }
+
+
+# ---------------------------------------------------------------------------------------------- compiled kernels
+_jit_frozen_risk = jax.jit(frozen_risk, static_argnums=(0, 1))
+_jit_frozen_grad = jax.jit(jax.grad(frozen_risk, argnums=2), static_argnums=(0, 1))
+_jit_pre_jacobian = jax.jit(jax.jacrev(frozen_pre_activations, argnums=1), static_argnums=0)
+_jit_pre = jax.jit(frozen_pre_activations, static_argnums=0)
+
+
+def _loss_derivative(loss: Loss, out: Any, y: Any, loss_pieces: Any) -> Any:
+    """d(restricted per-sample loss)/d(output), shape (n, d_out)."""
+    return jax.grad(lambda o: jnp.sum(loss.restricted(o, y, loss_pieces)))(out)
+
+
+_jit_loss_derivative = jax.jit(_loss_derivative, static_argnums=0)
+_jit_batched_risk = jax.jit(batched_risk, static_argnums=(0, 1))
+
+
+# ---------------------------------------------------------------------------------------------- the analysis
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    tie_tol: float
+    grad_tol: float
+    eig_tol: float
+    kkt_tol: float
+    lp_tol: float
+    max_ties: int
+    hessian_limit: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _LossTie:
+    """A sample at a kink of a piecewise loss: a linear functional ``coef . yhat_i`` crosses a threshold; the
+    loss piece in column ``column`` is ``neg`` below and ``pos`` above."""
+
+    sample: int
+    column: int
+    coef: np.ndarray
+    neg: int
+    pos: int
+
+
+class _Point:
+    """One network at one parameter point, with everything the checks share."""
+
+    def __init__(self, arch: Architecture, loss: Loss, flat: np.ndarray, X: np.ndarray, y: np.ndarray,
+                 opts: _Options):
+        self.arch, self.loss, self.flat, self.X, self.y, self.opts = arch, loss, flat, X, y, opts
+        params = unflatten_params(arch, flat[None, :])
+        pattern = activation_pattern(arch, params, X, y=y, loss=loss)
+        self.pattern = pattern
+        self.pieces = tuple(p[0] for p in pattern.pieces)
+        n = X.shape[0]
+        self.loss_pieces = (np.zeros((n, 0), dtype=np.int64) if pattern.loss_pieces is None
+                            else pattern.loss_pieces[0])
+        self.act_ties = [t for t in pattern.ties(0, tol=opts.tie_tol) if t.layer < arch.n_layers]
+        self.out = np.asarray(pattern.values[-1][0]) if arch.n_layers > 1 else None
+        self.loss_ties, self.unsupported_loss_tie = self._loss_ties()
+        self.ties = tuple(self.act_ties) + tuple(
+            Tie(arch.n_layers, t.column, t.sample, -1, 0.0) for t in self.loss_ties)
+        self.risk = float(_jit_frozen_risk(arch, loss, flat, *self.tables(self.pieces), self.loss_pieces, X, y))
+
+    def tables(self, pieces: tuple[np.ndarray, ...]) -> tuple[Any, Any]:
+        return piece_tables(self.arch, pieces)
+
+    def outputs(self) -> np.ndarray:
+        s, c = self.tables(self.pieces)
+        return np.asarray(_jit_pre(self.arch, self.flat, s, c, self.X)[-1])
+
+    def _loss_ties(self) -> tuple[list[_LossTie], bool]:
+        loss, tol = self.loss, self.opts.tie_tol
+        if not loss.is_piecewise:
+            return [], False
+        out, y = self.outputs(), self.y
+        ties: list[_LossTie] = []
+        d_out = out.shape[1]
+        name = loss.name
+        for i in range(out.shape[0]):
+            if name is LossName.HINGE:
+                if abs(1.0 - y[i, 0] * out[i, 0]) <= tol:  # functional -y f: above the kink the hinge is active
+                    ties.append(_LossTie(i, 0, np.array([-y[i, 0]]), 0, 1))
+            elif name is LossName.ABSOLUTE:
+                for j in np.nonzero(np.abs(out[i] - y[i]) <= tol)[0]:
+                    ties.append(_LossTie(i, int(j), np.eye(d_out)[j], 0, 1))
+            elif name is LossName.HUBER:
+                r = out[i] - y[i]
+                d = float(loss.delta)
+                for j in np.nonzero(np.abs(np.abs(r) - d) <= tol)[0]:
+                    pair = (1, 2) if r[j] > 0 else (0, 1)
+                    ties.append(_LossTie(i, int(j), np.eye(d_out)[j], *pair))
+            elif name is LossName.WESTON_WATKINS:
+                label = int(y[i, 0])
+                for j in range(d_out):
+                    if j != label and abs(1.0 + out[i, j] - out[i, label]) <= tol:
+                        coef = np.eye(d_out)[j] - np.eye(d_out)[label]
+                        ties.append(_LossTie(i, j, coef, 0, 1))
+            elif name is LossName.CRAMMER_SINGER and self.pattern.loss_margins[0, i] <= tol:
+                return ties, True
+        return ties, False
+
+    def grad(self, pieces: tuple[np.ndarray, ...] | None = None, loss_pieces: np.ndarray | None = None):
+        pieces = self.pieces if pieces is None else pieces
+        loss_pieces = self.loss_pieces if loss_pieces is None else loss_pieces
+        return np.asarray(_jit_frozen_grad(self.arch, self.loss, self.flat, *self.tables(pieces), loss_pieces,
+                                           self.X, self.y))
+
+    def hessian(self) -> np.ndarray:
+        return frozen_hessian(self.arch, self.loss, self.flat, *self.tables(self.pieces), self.loss_pieces,
+                              self.X, self.y)
+
+    def true_risks(self, thetas: np.ndarray) -> np.ndarray:
+        params = unflatten_params(self.arch, jnp.asarray(thetas))
+        return np.asarray(_jit_batched_risk(self.arch, self.loss, params, self.X, self.y))
+
+
+def _verify_descent(point: _Point, direction: np.ndarray, *, max_step: float = 1.0):
+    """Find a step along ``direction`` that lowers the true risk; returns (unit direction, step, decrease)."""
+    norm = float(np.linalg.norm(direction))
+    if not np.isfinite(norm) or norm == 0.0:
+        return None
+    d = direction / norm
+    steps = max_step * 0.5 ** np.arange(0, 48)
+    risks = point.true_risks(point.flat[None, :] + steps[:, None] * d[None, :])
+    decrease = point.risk - risks
+    noise = 64 * np.finfo(float).eps * max(1.0, abs(point.risk))
+    good = np.nonzero(decrease > noise)[0]
+    if good.size == 0:
+        return None
+    best = good[np.argmax(decrease[good])]
+    return d, float(steps[best]), float(decrease[best])
+
+
+def _invariance_basis(point: _Point) -> np.ndarray:
+    """Orthonormal basis (columns) of the span of the exact invariance directions of the risk at the point."""
+    arch = point.arch
+    params = unflatten_params(arch, point.flat[None, :]).numpy()
+    vectors = []
+    offsets, offset = [], 0
+    for w_shape, b_shape in arch.layer_shapes():
+        w_off = offset
+        offset += w_shape[0] * w_shape[1]
+        b_off = offset if b_shape is not None else None
+        offset += b_shape[0] if b_shape is not None else 0
+        offsets.append((w_off, b_off))
+    P = point.flat.size
+    slopes, intercepts = point.tables(point.pieces)
+    for l, act in enumerate(arch.activations):
+        W_out = params.weights[l + 1][0]
+        w_off, b_off = offsets[l]
+        w_next, _ = offsets[l + 1]
+        d_prev = arch.widths[l]
+        d_next_in = arch.widths[l + 1]
+        for k in range(arch.widths[l + 1]):
+            in_idx = [w_off + k * d_prev + j for j in range(d_prev)] + ([b_off + k] if b_off is not None else [])
+            out_idx = [w_next + m * d_next_in + k for m in range(arch.widths[l + 2])]
+            if act.is_homogeneous:
+                v = np.zeros(P)
+                v[in_idx] = point.flat[in_idx]
+                v[out_idx] = -W_out[:, k]
+                if np.any(v):
+                    vectors.append(v)
+            flat_in = np.all(slopes[l][:, k] == 0)
+            zero_out = flat_in and np.all(intercepts[l][:, k] == 0)
+            if flat_in:
+                for idx in in_idx:
+                    e = np.zeros(P)
+                    e[idx] = 1.0
+                    vectors.append(e)
+            if zero_out:
+                for idx in out_idx:
+                    e = np.zeros(P)
+                    e[idx] = 1.0
+                    vectors.append(e)
+    if not vectors:
+        return np.zeros((P, 0))
+    V = np.array(vectors).T
+    U, s, _ = np.linalg.svd(V, full_matrices=False)
+    rank = int(np.sum(s > 1e-10 * max(s[0], 1e-300)))
+    return U[:, :rank]
+
+
+def _certificate(point: _Point, status: CertificateStatus, message: str, method: str, **fields: Any) -> Certificate:
+    defaults = dict(risk=point.risk, risk_exact=None, grad_norm=float("nan"), n_ties=len(point.ties),
+                    ties=point.ties, pieces_examined=0, pieces_adjacent=0, hessian_min=None, hessian_max=None,
+                    valley_dimension=None, descent_direction=None, descent_step=None, descent_decrease=None,
+                    radius=0.0, arithmetic=Arithmetic.FLOAT,
+                    tolerances=dataclasses.asdict(point.opts))
+    defaults.update(fields)
+    return Certificate(status=status, message=message, method=method, **defaults)
+
+
+def _descent_fields(found: tuple[np.ndarray, float, float] | None) -> dict[str, Any]:
+    if found is None:
+        return {}
+    d, step, dec = found
+    return {"descent_direction": d, "descent_step": step, "descent_decrease": dec}
+
+
+# ---------------------------------------------------------------------------------------------- inside a cell
+def _one_hidden_layer_terms(point: _Point, pieces: tuple[np.ndarray, ...] | None = None,
+                            loss_pieces: np.ndarray | None = None):
+    """g_k = dG/dz_k (K, D), gamma_k = dG/du_k (K,), g_c = dG/dc for one hidden layer with one output, on the
+    piece given by ``pieces`` and ``loss_pieces`` (default: the point's own)."""
+    arch = point.arch
+    pieces = point.pieces if pieces is None else pieces
+    loss_pieces = point.loss_pieces if loss_pieces is None else loss_pieces
+    slopes, intercepts = point.tables(pieces)
+    out = np.asarray(_jit_pre(arch, point.flat, slopes, intercepts, point.X)[-1])
+    dl = np.asarray(_jit_loss_derivative(point.loss, jnp.asarray(out), point.y, loss_pieces))[:, 0]
+    dl = dl / point.X.shape[0]
+    Xt = np.hstack([point.X, np.ones((point.X.shape[0], 1))]) if arch.bias[0] else point.X
+    g = (dl[:, None] * slopes[0]).T @ Xt  # (K, D)
+    gamma = (dl[:, None] * intercepts[0]).sum(axis=0)
+    g_c = float(dl.sum()) if arch.bias[1] else 0.0
+    return g, gamma, g_c
+
+
+def _hidden_and_output(point: _Point) -> tuple[np.ndarray, np.ndarray]:
+    params = unflatten_params(point.arch, point.flat[None, :]).numpy()
+    W1 = params.weights[0][0]
+    b1 = params.biases[0][0] if params.biases[0] is not None else None
+    w_in = np.hstack([W1, b1[:, None]]) if b1 is not None else W1
+    return w_in, params.weights[1][0][0]
+
+
+def _saddle_directions(point: _Point, k: int, g_k: np.ndarray, delta: np.ndarray | None = None) -> list[np.ndarray]:
+    """Second-order descents of a unit with v_k = 0: (w_k, b_k) += delta (default -g_k / |g_k|) and
+    v_k = -sign(delta . g_k) eps.
+
+    Along such a direction the risk changes by t^2 (eps^2 H_vv / 2 - eps |delta . g_k|) to second order,
+    negative for small eps; ``H_vv`` is not formed, several eps are returned instead (largest first).
+    """
+    arch = point.arch
+    d_in, K = arch.widths[0], arch.widths[1]
+    base = np.zeros(point.flat.size)
+    d_w = -g_k / np.linalg.norm(g_k) if delta is None else delta / np.linalg.norm(delta)
+    sign = -np.sign(d_w @ g_k) or 1.0
+    base[k * d_in:(k + 1) * d_in] = d_w[:d_in]
+    if arch.bias[0]:
+        base[K * d_in + k] = d_w[-1]
+    v_index = K * d_in + (K if arch.bias[0] else 0) + k
+    out = []
+    for eps in 10.0 ** -np.arange(0, 10):
+        d = base.copy()
+        d[v_index] = sign * eps
+        out.append(d)
+    return out
+
+
+def _first_descent(point: _Point, directions: list[np.ndarray], max_step: float):
+    for d in directions:
+        found = _verify_descent(point, d, max_step=max_step)
+        if found is not None:
+            return found
+    return None
+
+
+def _interior_one_hidden_layer(point: _Point, grad_norm: float, radius: float, H_info: dict[str, Any]):
+    arch, opts = point.arch, point.opts
+    g, gamma, g_c = _one_hidden_layer_terms(point)
+    w_in, v = _hidden_and_output(point)
+    unit_norms = np.sqrt(np.sum(g**2, axis=1) + gamma**2)
+    total = float(np.sqrt(np.sum(unit_norms**2) + g_c**2))
+    if total <= opts.kkt_tol:
+        homogeneous = arch.activations[0].is_homogeneous
+        symmetric = bool(np.any(v == 0)) or (homogeneous and bool(np.any((v != 0) & np.any(w_in != 0, axis=1))))
+        lam_min = H_info.get("hessian_min")
+        if symmetric:
+            status = CertificateStatus.NONSTRICT_MINIMUM
+            why = "valley through the point (positive rescaling or a unit with zero output weight)"
+        elif lam_min is not None and lam_min > opts.eig_tol * max(1.0, abs(H_info.get("hessian_max") or 1.0)):
+            status, why = CertificateStatus.STRICT_MINIMUM, "positive definite Hessian"
+        else:
+            status, why = CertificateStatus.MINIMUM, "strictness not decided"
+        valley = None
+        if point.loss.name is LossName.SQUARED and np.all(v != 0) and "nullity" in H_info:
+            valley = H_info["nullity"]  # G is quadratic and z is a submersion: the minima's dimension
+        return _certificate(
+            point, status,
+            f"inside a cell the risk is a convex function G of z_k = v_k (w_k, b_k), and |grad G| = {total:.2e} "
+            f"<= {opts.kkt_tol:g}: a minimum of G, so a local minimum; {why}",
+            "one_hidden_layer_convex", grad_norm=grad_norm, radius=radius, valley_dimension=valley,
+            **_public(H_info))
+    # not a minimum of G: a unit with v_k = 0 and g_k != 0 descends at second order; else the gradient does
+    candidates = [(unit_norms[k], k) for k in range(len(v)) if v[k] == 0 and np.linalg.norm(g[k]) > opts.kkt_tol]
+    for _, k in sorted(candidates, reverse=True):
+        found = _first_descent(point, _saddle_directions(point, k, g[k]), max_step=max(radius, 1e-3))
+        if found is not None:
+            return _certificate(
+                point, CertificateStatus.SADDLE,
+                f"critical point (|grad| = {grad_norm:.2e}) with output weight v_{k} = 0 and |g_{k}| = "
+                f"{np.linalg.norm(g[k]):.2e} != 0: moving v_{k} up and w_{k} against g_{k} descends at second order",
+                "one_hidden_layer_convex", grad_norm=grad_norm, radius=radius, **_descent_fields(found),
+                **_public(H_info))
+    return _certificate(
+        point, CertificateStatus.INCONCLUSIVE,
+        f"|grad G| = {total:.2e} exceeds {opts.kkt_tol:g} while |grad R| = {grad_norm:.2e} is below "
+        f"{opts.grad_tol:g}, and no descent was confirmed: the point is numerically ambiguous",
+        "one_hidden_layer_convex", grad_norm=grad_norm, radius=radius, **_public(H_info))
+
+
+def _all_units_single_piece(point: _Point) -> bool:
+    return all(np.all(p == p[:1]) for p in point.pieces)
+
+
+def _affine_case(point: _Point, grad_norm: float, radius: float, H_info: dict[str, Any]) -> Certificate | None:
+    opts = point.opts
+    fit = best_affine_fit(point.X, point.y, loss=point.loss, **(
+        {"n_classes": point.arch.d_out} if point.loss.target_kind.value == "class" else {}))
+    if not fit.attained:
+        return None
+    gap = point.risk - fit.risk
+    if gap > opts.kkt_tol * max(1.0, abs(fit.risk)):
+        return None
+    return _certificate(
+        point, CertificateStatus.NONSTRICT_MINIMUM if point.flat.size > point.arch.d_out * (point.arch.d_in + 1)
+        else CertificateStatus.MINIMUM,
+        f"every unit is in one linear piece on every sample, so the network is an affine predictor on the data; "
+        f"its risk {point.risk:.10g} equals the best affine risk {fit.risk:.10g} (gap {gap:.1e}), a lower bound "
+        "on the whole certified radius",
+        "affine_predictor", grad_norm=grad_norm, radius=radius, **H_info)
+
+
+def _hessian_info(point: _Point) -> dict[str, Any]:
+    """Extreme eigenvalues of the Hessian on the complement of the invariance directions."""
+    if point.flat.size > point.opts.hessian_limit:
+        return {}
+    H = point.hessian()
+    S = _invariance_basis(point)
+    P = point.flat.size
+    if S.shape[1]:
+        Q = scipy.linalg.null_space(S.T)
+    else:
+        Q = np.eye(P)
+    Hs = Q.T @ H @ Q
+    eig, vec = np.linalg.eigh(Hs) if Hs.size else (np.zeros(0), np.zeros((0, 0)))
+    full = np.linalg.eigvalsh(H)
+    scale = max(1.0, float(np.max(np.abs(full))) if full.size else 1.0)
+    return {
+        "hessian_min": float(eig[0]) if eig.size else None,
+        "hessian_max": float(eig[-1]) if eig.size else None,
+        "nullity": int(np.sum(np.abs(full) <= point.opts.eig_tol * scale)),
+        "_invariance_dim": S.shape[1],
+        "_min_vector": Q @ vec[:, 0] if eig.size else None,
+        "_scale": scale,
+    }
+
+
+def _public(H_info: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in H_info.items() if k in ("hessian_min", "hessian_max")}
+
+
+def _interior(point: _Point) -> Certificate:
+    arch, opts = point.arch, point.opts
+    radius = float(certified_radius(arch, point.flat[None, :], point.X, y=point.y, loss=point.loss)[0])
+    grad = point.grad()
+    grad_norm = float(np.linalg.norm(grad))
+    if grad_norm > opts.grad_tol:
+        found = _verify_descent(point, -grad, max_step=max(radius, 1e-8))
+        return _certificate(
+            point, CertificateStatus.NOT_CRITICAL,
+            f"inside a cell with gradient norm {grad_norm:.3e} > {opts.grad_tol:g}", "gradient",
+            grad_norm=grad_norm, radius=radius, **_descent_fields(found))
+    H_info = _hessian_info(point)
+    if arch.n_layers == 2 and arch.d_out == 1:
+        return _interior_one_hidden_layer(point, grad_norm, radius, H_info)
+    if _all_units_single_piece(point):
+        cert = _affine_case(point, grad_norm, radius, _public(H_info))
+        if cert is not None:
+            return cert
+    return _second_order(point, grad_norm, radius, H_info)
+
+
+def _second_order(point: _Point, grad_norm: float, radius: float, H_info: dict[str, Any]) -> Certificate:
+    opts = point.opts
+    if "hessian_min" not in H_info:
+        return _certificate(point, CertificateStatus.INCONCLUSIVE,
+                            f"{point.flat.size} parameters exceed hessian_limit = {opts.hessian_limit}",
+                            "second_order", grad_norm=grad_norm, radius=radius)
+    lam_min, scale = H_info["hessian_min"], H_info["_scale"]
+    dim_s = H_info["_invariance_dim"]
+    public = _public(H_info)
+    if lam_min is None:  # every direction is an invariance
+        return _certificate(point, CertificateStatus.NONSTRICT_MINIMUM,
+                            "every direction is an exact invariance of the risk on the cell", "second_order",
+                            grad_norm=grad_norm, radius=radius, valley_dimension=dim_s, **public)
+    if lam_min > opts.eig_tol * scale:
+        distance = grad_norm / lam_min
+        if distance >= radius:
+            return _certificate(
+                point, CertificateStatus.INCONCLUSIVE,
+                f"the Hessian is positive definite off the {dim_s} invariance directions, but the nearby minimum "
+                f"(within {distance:.1e}) may lie outside the certified radius {radius:.1e}", "second_order",
+                grad_norm=grad_norm, radius=radius, **public)
+        status = CertificateStatus.STRICT_MINIMUM if dim_s == 0 else CertificateStatus.NONSTRICT_MINIMUM
+        return _certificate(
+            point, status,
+            f"critical (|grad| = {grad_norm:.1e}) with the Hessian positive definite (smallest eigenvalue "
+            f"{lam_min:.3e}) off the {dim_s}-dimensional span of exact invariances", "second_order",
+            grad_norm=grad_norm, radius=radius, valley_dimension=dim_s, **public)
+    if lam_min < -opts.eig_tol * scale:
+        vec = H_info["_min_vector"]
+        found = _verify_descent(point, vec, max_step=max(radius, 1e-6)) or _verify_descent(
+            point, -vec, max_step=max(radius, 1e-6))
+        if found is not None:
+            return _certificate(
+                point, CertificateStatus.SADDLE,
+                f"critical (|grad| = {grad_norm:.1e}) with a negative Hessian eigenvalue {lam_min:.3e}",
+                "second_order", grad_norm=grad_norm, radius=radius, **_descent_fields(found), **public)
+    return _certificate(
+        point, CertificateStatus.INCONCLUSIVE,
+        f"critical with a positive semi-definite Hessian (smallest eigenvalue {lam_min:.1e} off the invariance "
+        "directions): deciding needs terms of order higher than two", "second_order",
+        grad_norm=grad_norm, radius=radius, **public)
+
+
+# ---------------------------------------------------------------------------------------------- on boundaries
+def _largest_slack(rows: np.ndarray, objective: np.ndarray | None) -> tuple[float, np.ndarray]:
+    """max s subject to rows @ d >= s, (objective @ d <= -s), -1 <= d <= 1, s <= 1 (HiGHS)."""
+    P = rows.shape[1]
+    A = [np.hstack([-rows, np.ones((rows.shape[0], 1))])]
+    if objective is not None:
+        A.append(np.hstack([objective[None, :], np.ones((1, 1))]))
+    A_ub = np.vstack(A)
+    c = np.zeros(P + 1)
+    c[-1] = -1.0
+    res = scipy.optimize.linprog(c, A_ub=A_ub, b_ub=np.zeros(A_ub.shape[0]),
+                                 bounds=[(-1.0, 1.0)] * P + [(None, 1.0)], method="highs")
+    if res.status != 0:
+        return -math.inf, np.zeros(P)
+    return float(res.x[-1]), res.x[:P]
+
+
+def _clarke_min_norm(gradients: np.ndarray) -> float:
+    """Norm of the minimum-norm element of the convex hull of the rows of ``gradients`` (a small QP)."""
+    m = gradients.shape[0]
+    if m == 1:
+        return float(np.linalg.norm(gradients[0]))
+    weight = 1e3 * max(1.0, float(np.abs(gradients).max()))
+    A = np.vstack([gradients.T, weight * np.ones((1, m))])
+    b = np.concatenate([np.zeros(gradients.shape[1]), [weight]])
+    lam, _ = scipy.optimize.nnls(A, b, maxiter=50 * m)
+    lam = lam / lam.sum()
+    return float(np.linalg.norm(lam @ gradients))
+
+
+def _tie_rows(point: _Point, pieces: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Gradients (w.r.t. the flat parameters) of the tied quantities under one adjacent piece."""
+    samples = sorted({t.sample for t in point.act_ties} | {t.sample for t in point.loss_ties})
+    index = {s: r for r, s in enumerate(samples)}
+    slopes, intercepts = point.tables(tuple(p[samples] for p in pieces))
+    jac = _jit_pre_jacobian(point.arch, point.flat, slopes, intercepts, point.X[samples])
+    rows = []
+    for t in point.act_ties:
+        rows.append(np.asarray(jac[t.layer - 1])[index[t.sample], t.unit])
+    out_jac = np.asarray(jac[-1])
+    for t in point.loss_ties:
+        rows.append(t.coef @ out_jac[index[t.sample]])
+    return np.array(rows)
+
+
+def _boundary(point: _Point) -> Certificate:
+    arch, opts = point.arch, point.opts
+    M = len(point.ties)
+    if point.unsupported_loss_tie:
+        return _certificate(point, CertificateStatus.INCONCLUSIVE,
+                            "a sample ties between two classes of the Crammer-Singer hinge; its adjacent pieces "
+                            "are not enumerated", "adjacent_pieces")
+    if M > opts.max_ties:
+        # sampled evidence: random small moves, none of which is a proof
+        rng = np.random.default_rng(0)
+        moves = rng.normal(size=(256, point.flat.size))
+        moves /= np.linalg.norm(moves, axis=1, keepdims=True)
+        scale = 1e-6 * max(1.0, float(np.linalg.norm(point.flat)))
+        risks = point.true_risks(point.flat[None, :] + scale * moves)
+        best = int(np.argmin(risks))
+        fields = {}
+        if risks[best] < point.risk - 64 * np.finfo(float).eps * max(1.0, abs(point.risk)):
+            fields = {"descent_direction": moves[best], "descent_step": scale,
+                      "descent_decrease": float(point.risk - risks[best])}
+        return _certificate(
+            point, CertificateStatus.INCONCLUSIVE,
+            f"{M} ties exceed max_ties = {opts.max_ties} (2^{M} adjacent pieces); 256 random moves of size "
+            f"{scale:.0e} found {'a lower' if fields else 'no lower'} risk", "tie_limit", **fields)
+    gradients, kkt_residuals, adjacent_pieces = [], [], []
+    adjacent = 0
+    for choice in itertools.product((0, 1), repeat=M):
+        pieces = [p.copy() for p in point.pieces]
+        loss_pieces = point.loss_pieces.copy()
+        signs = np.where(np.array(choice) == 1, 1.0, -1.0)
+        for t, side in zip(point.act_ties, choice[:len(point.act_ties)]):
+            pieces[t.layer - 1][t.sample, t.unit] = t.breakpoint + side
+        for t, side in zip(point.loss_ties, choice[len(point.act_ties):]):
+            loss_pieces[t.sample, t.column] = t.pos if side else t.neg
+        pieces = tuple(pieces)
+        rows = signs[:, None] * _tie_rows(point, pieces)
+        interior, d_interior = _largest_slack(rows, None)
+        if interior <= opts.lp_tol:
+            continue  # this sign choice has no cell next to the point
+        adjacent += 1
+        adjacent_pieces.append((pieces, loss_pieces, d_interior))
+        g = point.grad(pieces, loss_pieces)
+        gradients.append(g)
+        slack, d = _largest_slack(rows, g)
+        if slack > opts.lp_tol:
+            found = _verify_descent(point, d, max_step=1e-2)
+            if found is not None:
+                clarke = _clarke_min_norm(np.array(gradients))
+                return _certificate(
+                    point, CertificateStatus.NOT_CRITICAL if clarke > opts.grad_tol else CertificateStatus.SADDLE,
+                    f"on a boundary with {M} ties: the adjacent piece {''.join(map(str, choice))} has a direction "
+                    f"entering it along which its risk decreases to first order (slack {slack:.1e})",
+                    "adjacent_pieces", grad_norm=clarke, pieces_examined=2**M, pieces_adjacent=adjacent,
+                    **_descent_fields(found))
+        lam, residual = scipy.optimize.nnls(rows.T, g, maxiter=50 * max(1, M))
+        kkt_residuals.append(residual)
+    clarke = _clarke_min_norm(np.array(gradients)) if gradients else float("nan")
+    worst = max(kkt_residuals) if kkt_residuals else 0.0
+    common = dict(grad_norm=clarke, pieces_examined=2**M, pieces_adjacent=adjacent)
+    if worst > opts.kkt_tol:
+        return _certificate(
+            point, CertificateStatus.INCONCLUSIVE,
+            f"no first-order descent was found on the {adjacent} adjacent pieces, but the largest KKT residual "
+            f"{worst:.1e} exceeds {opts.kkt_tol:g}: numerically ambiguous", "adjacent_pieces", **common)
+    if arch.n_layers == 2 and arch.d_out == 1:
+        w_in, v = _hidden_and_output(point)
+        # units with v_k = 0: the z-coordinates are singular there; on every adjacent piece g_k must vanish,
+        # else moving (w_k, b_k) into the piece and v_k against g_k descends at second order
+        d_in, K = arch.widths[0], arch.widths[1]
+        for k in np.nonzero(v == 0)[0]:
+            k = int(k)
+            in_coords = list(range(k * d_in, (k + 1) * d_in)) + ([K * d_in + k] if arch.bias[0] else [])
+            candidates = []
+            for pieces, loss_pieces, d_interior in adjacent_pieces:
+                g_k = _one_hidden_layer_terms(point, pieces, loss_pieces)[0][k]
+                if np.linalg.norm(g_k) <= opts.kkt_tol:
+                    continue
+                delta = d_interior[in_coords]
+                if abs(delta @ g_k) <= opts.kkt_tol * np.linalg.norm(delta):
+                    delta = -g_k if k not in {t.unit for t in point.act_ties} else delta
+                if np.linalg.norm(delta) > 0 and abs(delta @ g_k) > 0:
+                    candidates.extend(_saddle_directions(point, k, g_k, delta))
+            if not candidates:
+                continue
+            found = _first_descent(point, candidates, max_step=1e-3)
+            if found is not None:
+                return _certificate(
+                    point, CertificateStatus.SADDLE,
+                    f"first-order optimal on every adjacent piece, but unit {k} has v_{k} = 0 and g_{k} != 0 on an "
+                    "adjacent piece: moving its input weights into that piece and v_{k} against g_{k} descends at "
+                    "second order", "adjacent_pieces", **common, **_descent_fields(found))
+            return _certificate(point, CertificateStatus.INCONCLUSIVE,
+                                f"unit {k} has v_{k} = 0 and g_{k} != 0 on an adjacent piece, but no descent was "
+                                "confirmed", "adjacent_pieces", **common)
+        homogeneous = arch.activations[0].is_homogeneous
+        symmetric = bool(np.any(v == 0)) or (homogeneous and bool(np.any((v != 0) & np.any(w_in != 0, axis=1))))
+        return _certificate(
+            point, CertificateStatus.NONSTRICT_MINIMUM if symmetric else CertificateStatus.MINIMUM,
+            f"on a boundary with {M} ties: each of the {adjacent} adjacent pieces is a convex program in "
+            f"z_k = v_k (w_k, b_k) over a polyhedral cone, and the point satisfies its KKT conditions (largest "
+            f"residual {worst:.1e})" + ("; positive rescaling gives a valley" if symmetric else
+                                        "; strictness not decided"),
+            "adjacent_pieces", **common)
+    return _certificate(
+        point, CertificateStatus.INCONCLUSIVE,
+        f"first-order optimal on all {adjacent} adjacent pieces (largest KKT residual {worst:.1e}); second-order "
+        "conditions on boundaries are decided only for one hidden layer with one output", "adjacent_pieces",
+        **common)
+
+
+# ---------------------------------------------------------------------------------------------- exact mode
+def _exact_loss_ties(loss: Loss, out: flint.fmpq_mat, Y: flint.fmpq_mat) -> int:
+    if not loss.is_piecewise:
+        return 0
+    count = 0
+    for i in range(out.nrows()):
+        yhat = [out[i, j] for j in range(out.ncols())]
+        yi = [Y[i, j] for j in range(Y.ncols())]
+        if loss.name is LossName.HINGE:
+            count += int(1 - yi[0] * yhat[0] == 0)
+        elif loss.name is LossName.ABSOLUTE:
+            count += sum(int(a == b) for a, b in zip(yhat, yi))
+        elif loss.name is LossName.HUBER:
+            d = flint.fmpq(loss.delta.numerator, loss.delta.denominator)
+            count += sum(int(abs(a - b) == d) for a, b in zip(yhat, yi))
+        else:
+            label = int(yi[0].p)
+            slack = [1 + yhat[j] - yhat[label] for j in range(len(yhat)) if j != label]
+            count += sum(int(s == 0) for s in slack)
+            if loss.name is LossName.CRAMMER_SINGER and len(slack) > 1 and sorted(slack)[-1] == sorted(slack)[-2]:
+                count += 1
+    return count
+
+
+def _exact_check(cert: Certificate, arch: Architecture, loss: Loss, qparams: ExactParams, Xq: flint.fmpq_mat,
+                 Yq: flint.fmpq_mat, point: _Point) -> Certificate:
+    """Re-verify a float certificate in rationals; upgrade it to exact where every condition holds exactly."""
+    zs = pre_activations_exact(arch, qparams, Xq)
+    pieces, ties = [], 0
+    for l, act in enumerate(arch.activations):
+        z = zs[l]
+        bps = [flint.fmpq(b.numerator, b.denominator) for b in act.breakpoints]
+        idx = np.zeros((z.nrows(), z.ncols()), dtype=np.int16)
+        for i in range(z.nrows()):
+            for k in range(z.ncols()):
+                idx[i, k] = sum(1 for b in bps if b <= z[i, k])
+                ties += sum(1 for b in bps if b == z[i, k])
+        pieces.append(idx)
+    ties += _exact_loss_ties(loss, zs[-1], Yq)
+    if ties != cert.n_ties:
+        return dataclasses.replace(cert, status=CertificateStatus.INCONCLUSIVE, message=(
+            f"exact arithmetic finds {ties} ties where floats found {cert.n_ties}: the float verdict "
+            f"({cert.status.value}) does not carry over to the exact point"))
+    exact_lp = None
+    if loss.is_piecewise:
+        exact_lp = np.array([loss.pieces_exact([zs[-1][i, j] for j in range(zs[-1].ncols())],
+                                               [Yq[i, j] for j in range(Yq.ncols())]) for i in range(Yq.nrows())],
+                            dtype=np.int64).reshape(Yq.nrows(), -1)
+    risk_q = frozen_risk_exact(arch, loss, qparams, tuple(pieces), exact_lp, Xq, Yq)
+    cert = dataclasses.replace(cert, risk_exact=fmpq_to_fraction(risk_q))
+    if ties:
+        note = "exact verification of boundary certificates is not implemented yet; the verdict rests on floats"
+    elif arch.n_layers == 2 and arch.d_out == 1 and cert.method in ("one_hidden_layer_convex", "gradient"):
+        return _exact_one_hidden_layer(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp)
+    elif cert.method == "affine_predictor" and loss.name is LossName.SQUARED:
+        fit = best_affine_fit(Xq, Yq, exact=True)
+        if fit.risk_exact == fmpq_to_fraction(risk_q):
+            return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT, message=cert.message + "; verified "
+                                       "exactly: the risk equals the exact best affine risk")
+        return dataclasses.replace(cert, status=CertificateStatus.INCONCLUSIVE, message=(
+            f"the exact risk {fmpq_to_fraction(risk_q)} differs from the exact best affine risk {fit.risk_exact}"))
+    else:
+        note = (f"exact verification of the {cert.method} argument with the {loss.spec} loss is not implemented "
+                "yet; the verdict rests on floats")
+    return dataclasses.replace(cert, message=f"{cert.message} ({note})")
+
+
+def _exact_one_hidden_layer(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp) -> Certificate:
+    """Exact gradient of G in the z-coordinates and of R in the parameters (one hidden layer, one output)."""
+    n = Xq.nrows()
+    act = arch.activations[0]
+    s_tab = [flint.fmpq(v.numerator, v.denominator) for v in act.slopes]
+    c_tab = [flint.fmpq(v.numerator, v.denominator) for v in act.intercepts]
+    out = zs[-1]
+    K, d = arch.widths[1], arch.d_in
+    D = d + (1 if arch.bias[0] else 0)
+    zero = flint.fmpq(0)
+    g = [[zero] * D for _ in range(K)]
+    gamma = [zero] * K
+    g_c = zero
+    for i in range(n):
+        dl = loss.derivative_exact([out[i, 0]], [Yq[i, 0]], [] if exact_lp is None else list(exact_lp[i]))[0] / n
+        xt = [Xq[i, j] for j in range(d)] + ([flint.fmpq(1)] if arch.bias[0] else [])
+        for k in range(K):
+            j = int(pieces[0][i, k])
+            for m in range(D):
+                g[k][m] += dl * s_tab[j] * xt[m]
+            gamma[k] += dl * c_tab[j]
+        g_c += dl
+    v = [qparams.weights[1][0, k] for k in range(K)]
+    w = [[qparams.weights[0][k, m] for m in range(d)] + ([qparams.biases[0][k, 0]] if arch.bias[0] else [])
+         for k in range(K)]
+    grad_zero = all(v[k] * g[k][m] == 0 for k in range(K) for m in range(D)) and all(
+        sum((w[k][m] * g[k][m] for m in range(D)), zero) + gamma[k] == 0 for k in range(K)) and (
+        not arch.bias[1] or g_c == 0)
+    G_zero = all(x == 0 for row in g for x in row) and all(x == 0 for x in gamma) and (not arch.bias[1] or g_c == 0)
+    if cert.status is CertificateStatus.NOT_CRITICAL and not grad_zero:
+        return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT,
+                                   message=cert.message + "; verified exactly: the exact gradient is not zero")
+    if cert.is_minimum and G_zero:
+        return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT,
+                                   message=cert.message + "; verified exactly: grad G = 0 in rationals")
+    if cert.status is CertificateStatus.SADDLE and grad_zero and any(
+            v[k] == 0 and any(x != 0 for x in g[k]) for k in range(K)):
+        return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT,
+                                   message=cert.message + "; verified exactly: the gradient is 0 and a unit with "
+                                   "v_k = 0 has g_k != 0")
+    return dataclasses.replace(
+        cert, status=CertificateStatus.INCONCLUSIVE,
+        message=f"the float verdict ({cert.status.value}) is not confirmed in exact arithmetic: the exact gradient "
+                f"is {'zero' if grad_zero else 'not zero'} and grad G is {'zero' if G_zero else 'not zero'}")
+
+
+# ---------------------------------------------------------------------------------------------- public
+def certify(
+    arch: Architecture,
+    params: Any,
+    X: Any,
+    y: Any,
+    *,
+    loss: str | Loss = "squared",
+    arithmetic: str | Arithmetic = "float",
+    tie_tol: float = 1e-9,
+    grad_tol: float = 1e-8,
+    eig_tol: float = 1e-8,
+    kkt_tol: float = 1e-8,
+    lp_tol: float = 1e-9,
+    max_ties: int = 16,
+    hessian_limit: int = 4000,
+) -> tuple[Certificate, ...]:
+    """Certify every network of the batch: one :class:`Certificate` per network, in batch order.
+
+    Args:
+        arch: the architecture. params: parameters (a batch, or one network; in exact mode rationals are
+            accepted, see :func:`cellscape.networks.exact_params`). X, y: the data (in exact mode rationals too).
+        loss: the loss.
+        arithmetic: ``"float"``, or ``"exact"`` to re-verify the verdict in rational arithmetic.
+        tie_tol: values within this distance of a breakpoint or loss kink are ties (on the boundary).
+        grad_tol: a gradient (or Clarke) norm at most this counts as zero.
+        eig_tol: relative tolerance for Hessian eigenvalues (relative to the largest in magnitude, at least 1).
+        kkt_tol: tolerance for the structured first-order conditions and KKT residuals.
+        lp_tol: slack below which a linear program finds no interior / no descent.
+        max_ties: the most ties whose ``2^M`` adjacent pieces are enumerated; above it the verdict is
+            inconclusive with sampled evidence.
+        hessian_limit: the most parameters for which a dense Hessian is formed.
+
+    Raises:
+        InvalidInputError: for bad shapes, targets or options.
+
+    Notes:
+        Inside a cell: one gradient, one Hessian from ``P`` Hessian-vector products, an eigendecomposition
+        (:math:`O(P^3)`). On a boundary: two linear programs and one non-negative least squares per adjacent
+        piece, :math:`2^M` pieces.
+    """
+    func = "certify"
+    loss = parse_loss(loss)
+    arithmetic = check_enum(arithmetic, Arithmetic, name="arithmetic", func=func)
+    opts = _Options(
+        tie_tol=check_float(tie_tol, name="tie_tol", func=func, minimum=0.0),
+        grad_tol=check_float(grad_tol, name="grad_tol", func=func, minimum=0.0),
+        eig_tol=check_float(eig_tol, name="eig_tol", func=func, minimum=0.0),
+        kkt_tol=check_float(kkt_tol, name="kkt_tol", func=func, minimum=0.0),
+        lp_tol=check_float(lp_tol, name="lp_tol", func=func, minimum=0.0),
+        max_ties=check_int(max_ties, name="max_ties", func=func, minimum=0),
+        hessian_limit=check_int(hessian_limit, name="hessian_limit", func=func, minimum=1),
+    )
+    exact = arithmetic is Arithmetic.EXACT
+    if exact:
+        Xq = fmpq_matrix(X)
+        Yq = fmpq_matrix(np.asarray(y, dtype=object).reshape(Xq.nrows(), -1) if not isinstance(y, flint.fmpq_mat)
+                         else y)
+        X_float = np.array([[float(Xq[i, j]) for j in range(Xq.ncols())] for i in range(Xq.nrows())])
+        y_float = np.array([[float(Yq[i, j]) for j in range(Yq.ncols())] for i in range(Yq.nrows())])
+        batch = _exact_batch(arch, params)
+        flats = np.array([np.asarray(flatten_params(arch, q.to_params()))[0] for q in batch])
+    else:
+        P = as_params(arch, params, func=func)
+        flats = np.asarray(flatten_params(arch, P.numpy()))
+        X_float, y_float = X, y
+    Xn = as_inputs(arch, X_float, func=func)
+    yn = as_targets(y_float, loss, arch.d_out, Xn.shape[0], func=func)
+    certificates = []
+    for b, flat in enumerate(flats):
+        point = _Point(arch, loss, flat, Xn, yn, opts)
+        cert = _interior(point) if not point.ties else _boundary(point)
+        if exact:
+            cert = _exact_check(cert, arch, loss, batch[b], Xq, Yq, point)
+        certificates.append(cert)
+    return tuple(certificates)
+
+
+def _exact_batch(arch: Architecture, params: Any) -> list[ExactParams]:
+    if isinstance(params, ExactParams):
+        return [params]
+    if isinstance(params, (list, tuple)) and params and all(isinstance(p, ExactParams) for p in params):
+        return list(params)
+    try:
+        P = as_params(arch, params, func="certify")
+    except Exception:  # rationals that floats cannot hold exactly: one network given exactly
+        return [exact_params(arch, params)]
+    if _holds_rationals(params):
+        return [exact_params(arch, params)]
+    return [exact_params(arch, P, index=b) for b in range(P.batch_size)]
+
+
+def _holds_rationals(params: Any) -> bool:
+    if isinstance(params, (list, tuple)):
+        return any(_holds_rationals(p) for p in params)
+    if isinstance(params, np.ndarray):
+        return params.dtype == object
+    return isinstance(params, (str, Fraction, flint.fmpq))
+
