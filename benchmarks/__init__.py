@@ -12,6 +12,7 @@ __all__ = ["BENCHMARKS", "load"]
 
 BENCHMARKS = {
     "batched_gradients": "benchmarks.bench_batched_gradients",
+    "certify": "benchmarks.bench_certify",
 }
 
 

@@ -222,8 +222,13 @@ def test_boundary_minima_and_non_minima_agree_with_brute_force(seed):
     b1 = np.concatenate([trained.biases[0][0], [-scores[top]]])
     W2 = np.hstack([trained.weights[1][0], [[v]]])
     theta = [(W1, b1), (W2, trained.biases[1][0])]
-    cert = certify(arch, theta, X, y)[0]
+    cert = certify(arch, theta, X, y, boundary_method="exhaustive")[0]
     assert cert.n_ties == 1 and cert.pieces_adjacent == 2
+    per_unit = certify(arch, theta, X, y)[0]  # auto: the per-unit test where it applies (v != 0 on the tie)
+    if v != 0:
+        assert per_unit.method == "per_unit"
+        assert per_unit.status == cert.status, (per_unit.message, cert.message)
+        assert per_unit.grad_norm == pytest.approx(cert.grad_norm, rel=1e-6, abs=1e-9)  # Clarke min-norm, two ways
     residual = float(np.asarray(cs.forward(arch, theta, X))[0, top, 0] - y[top, 0])
     if abs(residual) > 1e-6:  # (an extreme sample is often interpolated: then the sign decides nothing)
         # activating the unit at the tied sample moves its output by v z: harmless iff v r > 0; with v = 0,
@@ -237,9 +242,12 @@ def test_tie_limit_gives_inconclusive_with_the_reason():
     arch, theta, data = _dead_point()
     (W1, b1), out = theta
     i = int(np.argmax(np.where(data.y[:, 0] < 0, data.X @ W1[0], -np.inf) + b1[0]))
-    cert = certify(arch, [(W1, -np.full(3, data.X[i] @ W1[0])), out], data.X, data.y, loss="hinge",
-                   max_ties=1)[0]
+    boundary = [(W1, -np.full(3, data.X[i] @ W1[0])), out]
+    cert = certify(arch, boundary, data.X, data.y, loss="hinge", max_ties=1, boundary_method="exhaustive")[0]
+    assert cert.n_ties >= 3
     assert cert.status is CertificateStatus.INCONCLUSIVE and "max_ties" in cert.message
+    # the per-unit test needs only each unit's ties below the limit: one each here
+    assert certify(arch, boundary, data.X, data.y, loss="hinge", max_ties=1)[0].method == "per_unit"
 
 
 def test_exact_mode_says_when_it_rests_on_floats():
@@ -258,3 +266,17 @@ def test_bad_options():
         certify(arch, cs.init_params(arch), [[0.0]], [[0.0]], arithmetic="symbolic")
     with pytest.raises(cs.InvalidInputError, match="`max_ties`"):
         certify(arch, cs.init_params(arch), [[0.0]], [[0.0]], max_ties=-1)
+
+
+def test_exact_boundary_minimum_is_proved_and_a_float_one_is_not_claimed():
+    from cellscape.testing.instances import boundary_point
+
+    arch, theta, X, y = boundary_point(3, 6, 40, 3, seed=1)  # interpolating targets: a global minimum
+    cert = certify(arch, theta, X, y, arithmetic="exact")[0]
+    assert cert.n_ties == 3 and cert.method == "per_unit"
+    assert cert.is_minimum and cert.arithmetic is Arithmetic.EXACT and cert.risk_exact == 0
+    # perturb the targets: the point is no longer critical, and exact mode must not claim anything it cannot
+    y2 = y + np.where(np.arange(len(y))[:, None] == 0, 0.5, 0.0)
+    cert2 = certify(arch, theta, X, y2, arithmetic="exact")[0]
+    assert not (cert2.is_minimum and cert2.arithmetic is Arithmetic.EXACT)
+    _check_against_brute_force(arch, theta, X, y2, cert2)

@@ -86,7 +86,7 @@ from cellscape.networks import (
 )
 from cellscape.patterns import Tie, activation_pattern, certified_radius
 
-__all__ = ["CertificateStatus", "Arithmetic", "Certificate", "certify"]
+__all__ = ["CertificateStatus", "Arithmetic", "BoundaryMethod", "Certificate", "certify"]
 
 
 class CertificateStatus(str, enum.Enum):
@@ -105,6 +105,16 @@ class Arithmetic(str, enum.Enum):
 
     FLOAT = "float"
     EXACT = "exact"
+
+
+class BoundaryMethod(str, enum.Enum):
+    """How adjacent pieces are examined on a boundary: every one of the ``2^M`` (``exhaustive``), unit by unit
+    for one hidden layer (``per_unit``: ``sum_k 2^{M_k}`` small problems, in the manner of Yun, Sra and
+    Jadbabaie 2019), or ``auto`` (per unit where it applies)."""
+
+    AUTO = "auto"
+    EXHAUSTIVE = "exhaustive"
+    PER_UNIT = "per_unit"
 
 
 _MINIMA = {CertificateStatus.STRICT_MINIMUM, CertificateStatus.NONSTRICT_MINIMUM, CertificateStatus.MINIMUM}
@@ -207,6 +217,7 @@ class _Options:
     lp_tol: float
     max_ties: int
     hessian_limit: int
+    boundary_method: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,6 +363,26 @@ def _invariance_basis(point: _Point) -> np.ndarray:
                     e = np.zeros(P)
                     e[idx] = 1.0
                     vectors.append(e)
+        # units in one piece on every sample act linearly on the data: adding t z_m to z_j and taking t W_{l+1}[:, j]
+        # from W_{l+1}[:, m] (and t W_{l+1}[:, j] c into b_{l+1}) leaves the outputs unchanged on the cell
+        single = [k for k in range(arch.widths[l + 1]) if np.all(point.pieces[l][:, k] == point.pieces[l][0, k])]
+        _, b_next = offsets[l + 1]
+        for j in single:
+            for m in single:
+                if j == m or point.pieces[l][0, j] != point.pieces[l][0, m]:
+                    continue
+                c_jm = float(act.intercepts[int(point.pieces[l][0, j])])
+                if c_jm != 0 and b_next is None:
+                    continue
+                v = np.zeros(P)
+                v[[w_off + j * d_prev + i for i in range(d_prev)]] = params.weights[l][0][m]
+                if b_off is not None:
+                    v[b_off + j] = params.biases[l][0][m]
+                v[[w_next + r * d_next_in + m for r in range(arch.widths[l + 2])]] = -W_out[:, j]
+                if c_jm != 0:
+                    v[[b_next + r for r in range(arch.widths[l + 2])]] = W_out[:, j] * c_jm
+                if np.any(v):
+                    vectors.append(v)
     if not vectors:
         return np.zeros((P, 0))
     V = np.array(vectors).T
@@ -436,17 +467,56 @@ def _first_descent(point: _Point, directions: list[np.ndarray], max_step: float)
     return None
 
 
-def _interior_one_hidden_layer(point: _Point, grad_norm: float, radius: float, H_info: dict[str, Any]):
+def _has_valley(point: _Point, w_in: np.ndarray, v: np.ndarray) -> bool:
+    """Whether the minima through the point form a valley: a unit with zero output weight (its input weights
+    are free), or a homogeneous activation with a unit that positive rescaling moves."""
+    moved = (v != 0) & np.any(w_in != 0, axis=1)
+    return bool(np.any(v == 0)) or (point.arch.activations[0].is_homogeneous and bool(np.any(moved)))
+
+
+def _zero_weight_descent(point: _Point, v: np.ndarray, pieces: list[tuple[Any, Any, np.ndarray | None]],
+                         method: str, max_step: float, **common: Any) -> Certificate | None:
+    """Units with v_k = 0 (one hidden layer): the z-coordinates are singular there. On every given piece
+    ``(pieces, loss_pieces, interior direction or None)`` g_k must vanish; otherwise moving (w_k, b_k) into that
+    piece and v_k against g_k descends at second order: a saddle (or inconclusive if no descent is confirmed)."""
     arch, opts = point.arch, point.opts
+    d_in, K = arch.widths[0], arch.widths[1]
+    tied_units = {t.unit for t in point.act_ties}
+    for k in np.nonzero(v == 0)[0]:
+        k = int(k)
+        in_coords = list(range(k * d_in, (k + 1) * d_in)) + ([K * d_in + k] if arch.bias[0] else [])
+        candidates = []
+        for piece, loss_piece, interior in pieces:
+            g_k = _one_hidden_layer_terms(point, piece, loss_piece)[0][k]
+            if np.linalg.norm(g_k) <= opts.kkt_tol:
+                continue
+            delta = -g_k if interior is None or k not in tied_units else interior[in_coords]
+            if abs(delta @ g_k) > 0:
+                candidates.extend(_saddle_directions(point, k, g_k, delta))
+        if not candidates:
+            continue
+        found = _first_descent(point, candidates, max_step=max_step)
+        if found is None:
+            return _certificate(point, CertificateStatus.INCONCLUSIVE,
+                                f"unit {k} has v_{k} = 0 and g_{k} != 0 on an adjacent piece, but no descent was "
+                                "confirmed", method, **common)
+        return _certificate(
+            point, CertificateStatus.SADDLE,
+            f"first-order optimal, but unit {k} has output weight v_{k} = 0 and g_{k} = dG/dz_{k} != 0: moving its "
+            f"input weights (into the piece) and v_{k} against g_{k} descends at second order", method, **common,
+            **_descent_fields(found))
+    return None
+
+
+def _interior_one_hidden_layer(point: _Point, grad_norm: float, radius: float, H_info: dict[str, Any]):
+    opts = point.opts
     g, gamma, g_c = _one_hidden_layer_terms(point)
     w_in, v = _hidden_and_output(point)
     unit_norms = np.sqrt(np.sum(g**2, axis=1) + gamma**2)
     total = float(np.sqrt(np.sum(unit_norms**2) + g_c**2))
     if total <= opts.kkt_tol:
-        homogeneous = arch.activations[0].is_homogeneous
-        symmetric = bool(np.any(v == 0)) or (homogeneous and bool(np.any((v != 0) & np.any(w_in != 0, axis=1))))
         lam_min = H_info.get("hessian_min")
-        if symmetric:
+        if _has_valley(point, w_in, v):
             status = CertificateStatus.NONSTRICT_MINIMUM
             why = "valley through the point (positive rescaling or a unit with zero output weight)"
         elif lam_min is not None and lam_min > opts.eig_tol * max(1.0, abs(H_info.get("hessian_max") or 1.0)):
@@ -462,22 +532,17 @@ def _interior_one_hidden_layer(point: _Point, grad_norm: float, radius: float, H
             f"<= {opts.kkt_tol:g}: a minimum of G, so a local minimum; {why}",
             "one_hidden_layer_convex", grad_norm=grad_norm, radius=radius, valley_dimension=valley,
             **_public(H_info))
-    # not a minimum of G: a unit with v_k = 0 and g_k != 0 descends at second order; else the gradient does
-    candidates = [(unit_norms[k], k) for k in range(len(v)) if v[k] == 0 and np.linalg.norm(g[k]) > opts.kkt_tol]
-    for _, k in sorted(candidates, reverse=True):
-        found = _first_descent(point, _saddle_directions(point, k, g[k]), max_step=max(radius, 1e-3))
-        if found is not None:
-            return _certificate(
-                point, CertificateStatus.SADDLE,
-                f"critical point (|grad| = {grad_norm:.2e}) with output weight v_{k} = 0 and |g_{k}| = "
-                f"{np.linalg.norm(g[k]):.2e} != 0: moving v_{k} up and w_{k} against g_{k} descends at second order",
-                "one_hidden_layer_convex", grad_norm=grad_norm, radius=radius, **_descent_fields(found),
-                **_public(H_info))
+    # not a minimum of G: only a unit with v_k = 0 and g_k != 0 can explain a vanishing gradient
+    common = dict(grad_norm=grad_norm, radius=radius, **_public(H_info))
+    cert = _zero_weight_descent(point, v, [(point.pieces, point.loss_pieces, None)], "one_hidden_layer_convex",
+                                max(radius, 1e-3), **common)
+    if cert is not None:
+        return cert
     return _certificate(
         point, CertificateStatus.INCONCLUSIVE,
         f"|grad G| = {total:.2e} exceeds {opts.kkt_tol:g} while |grad R| = {grad_norm:.2e} is below "
         f"{opts.grad_tol:g}, and no descent was confirmed: the point is numerically ambiguous",
-        "one_hidden_layer_convex", grad_norm=grad_norm, radius=radius, **_public(H_info))
+        "one_hidden_layer_convex", **common)
 
 
 def _all_units_single_piece(point: _Point) -> bool:
@@ -647,6 +712,13 @@ def _boundary(point: _Point) -> Certificate:
         return _certificate(point, CertificateStatus.INCONCLUSIVE,
                             "a sample ties between two classes of the Crammer-Singer hinge; its adjacent pieces "
                             "are not enumerated", "adjacent_pieces")
+    method = opts.boundary_method
+    if method == BoundaryMethod.PER_UNIT.value or (method == BoundaryMethod.AUTO.value and _per_unit_applicable(point)):
+        if not _per_unit_applicable(point):
+            return _certificate(point, CertificateStatus.INCONCLUSIVE,
+                                "the per-unit test needs one hidden layer, one output, no loss ties and non-zero "
+                                "output weights on tied units", "per_unit")
+        return _boundary_per_unit(point)
     if M > opts.max_ties:
         # sampled evidence: random small moves, none of which is a proof
         rng = np.random.default_rng(0)
@@ -705,48 +777,134 @@ def _boundary(point: _Point) -> Certificate:
             f"{worst:.1e} exceeds {opts.kkt_tol:g}: numerically ambiguous", "adjacent_pieces", **common)
     if arch.n_layers == 2 and arch.d_out == 1:
         w_in, v = _hidden_and_output(point)
-        # units with v_k = 0: the z-coordinates are singular there; on every adjacent piece g_k must vanish,
-        # else moving (w_k, b_k) into the piece and v_k against g_k descends at second order
-        d_in, K = arch.widths[0], arch.widths[1]
-        for k in np.nonzero(v == 0)[0]:
-            k = int(k)
-            in_coords = list(range(k * d_in, (k + 1) * d_in)) + ([K * d_in + k] if arch.bias[0] else [])
-            candidates = []
-            for pieces, loss_pieces, d_interior in adjacent_pieces:
-                g_k = _one_hidden_layer_terms(point, pieces, loss_pieces)[0][k]
-                if np.linalg.norm(g_k) <= opts.kkt_tol:
-                    continue
-                delta = d_interior[in_coords]
-                if abs(delta @ g_k) <= opts.kkt_tol * np.linalg.norm(delta):
-                    delta = -g_k if k not in {t.unit for t in point.act_ties} else delta
-                if np.linalg.norm(delta) > 0 and abs(delta @ g_k) > 0:
-                    candidates.extend(_saddle_directions(point, k, g_k, delta))
-            if not candidates:
-                continue
-            found = _first_descent(point, candidates, max_step=1e-3)
-            if found is not None:
-                return _certificate(
-                    point, CertificateStatus.SADDLE,
-                    f"first-order optimal on every adjacent piece, but unit {k} has v_{k} = 0 and g_{k} != 0 on an "
-                    "adjacent piece: moving its input weights into that piece and v_{k} against g_{k} descends at "
-                    "second order", "adjacent_pieces", **common, **_descent_fields(found))
-            return _certificate(point, CertificateStatus.INCONCLUSIVE,
-                                f"unit {k} has v_{k} = 0 and g_{k} != 0 on an adjacent piece, but no descent was "
-                                "confirmed", "adjacent_pieces", **common)
-        homogeneous = arch.activations[0].is_homogeneous
-        symmetric = bool(np.any(v == 0)) or (homogeneous and bool(np.any((v != 0) & np.any(w_in != 0, axis=1))))
+        cert = _zero_weight_descent(point, v, adjacent_pieces, "adjacent_pieces", 1e-3, **common)
+        if cert is not None:
+            return cert
+        valley = _has_valley(point, w_in, v)
         return _certificate(
-            point, CertificateStatus.NONSTRICT_MINIMUM if symmetric else CertificateStatus.MINIMUM,
+            point, CertificateStatus.NONSTRICT_MINIMUM if valley else CertificateStatus.MINIMUM,
             f"on a boundary with {M} ties: each of the {adjacent} adjacent pieces is a convex program in "
             f"z_k = v_k (w_k, b_k) over a polyhedral cone, and the point satisfies its KKT conditions (largest "
-            f"residual {worst:.1e})" + ("; positive rescaling gives a valley" if symmetric else
-                                        "; strictness not decided"),
+            f"residual {worst:.1e})" + ("; the minima form a valley" if valley else "; strictness not decided"),
             "adjacent_pieces", **common)
     return _certificate(
         point, CertificateStatus.INCONCLUSIVE,
         f"first-order optimal on all {adjacent} adjacent pieces (largest KKT residual {worst:.1e}); second-order "
         "conditions on boundaries are decided only for one hidden layer with one output", "adjacent_pieces",
         **common)
+
+
+def _per_unit_applicable(point: _Point) -> bool:
+    if point.arch.n_layers != 2 or point.arch.d_out != 1 or point.loss_ties:
+        return False
+    _, v = _hidden_and_output(point)
+    return all(v[t.unit] != 0 for t in point.act_ties)
+
+
+def _boundary_per_unit(point: _Point) -> Certificate:
+    r"""Boundary test for one hidden layer and one output, without the 2^M enumeration.
+
+    All adjacent pieces share the outputs at the point, and a tie of unit ``k`` changes only the gradient block of
+    ``(w_k, b_k)``: by :math:`v_k \ell'_t s_\pm \tilde x_t`. So the KKT conditions of the ``2^M`` pieces split
+    into: the blocks that no tie touches vanish, and for every tied unit and each of its ``2^{M_k}`` sign choices
+    :math:`v_k g_k^\sigma \in \operatorname{cone}\{\sigma_t \tilde x_t\}` (non-negative least squares, with a
+    largest-slack LP for a descent direction). The Clarke minimum-norm element is a bounded least-squares problem
+    with one slope variable per tie.
+    """
+    arch, opts = point.arch, point.opts
+    w_in, v = _hidden_and_output(point)
+    d_in, K = arch.widths[0], arch.widths[1]
+    act = arch.activations[0]
+    slopes_tab = np.array([float(s) for s in act.slopes])
+    n = point.X.shape[0]
+    Xt = np.hstack([point.X, np.ones((n, 1))]) if arch.bias[0] else point.X
+    out = point.outputs()
+    dl = np.asarray(_jit_loss_derivative(point.loss, jnp.asarray(out), point.y, point.loss_pieces))[:, 0] / n
+    slopes, _ = point.tables(point.pieces)
+
+    def in_coords(k: int) -> list[int]:
+        return list(range(k * d_in, (k + 1) * d_in)) + ([K * d_in + k] if arch.bias[0] else [])
+
+    by_unit: dict[int, list[Tie]] = {}
+    for t in point.act_ties:
+        by_unit.setdefault(t.unit, []).append(t)
+    largest = max(len(ts) for ts in by_unit.values())
+    if largest > opts.max_ties:
+        return _certificate(point, CertificateStatus.INCONCLUSIVE,
+                            f"a unit has {largest} ties, more than max_ties = {opts.max_ties}", "per_unit")
+    grad = point.grad()
+    free = np.ones(grad.size, dtype=bool)
+    for k in by_unit:
+        free[in_coords(k)] = False
+    rest = np.where(free, grad, 0.0)
+    rest_norm = float(np.linalg.norm(rest))
+    examined = sum(2 ** len(ts) for ts in by_unit.values())
+    clarke_sq = rest_norm**2
+    if rest_norm > opts.grad_tol:  # moving the untied blocks keeps every tie: the boundary itself descends
+        found = _verify_descent(point, -rest, max_step=1e-2)
+        if found is not None:
+            return _certificate(
+                point, CertificateStatus.NOT_CRITICAL,
+                f"on a boundary with {len(point.ties)} ties, the gradient of the blocks no tie touches has norm "
+                f"{rest_norm:.3e} > {opts.grad_tol:g}", "per_unit", grad_norm=rest_norm,
+                pieces_examined=examined, **_descent_fields(found))
+    adjacent, worst = 0, 0.0
+    for k, ties in by_unit.items():
+        tied_samples = [t.sample for t in ties]
+        mask = np.ones(n, dtype=bool)
+        mask[tied_samples] = False
+        base = v[k] * ((dl * slopes[0][:, k] * mask) @ Xt)
+        lower = np.array([v[k] * dl[t.sample] * slopes_tab[t.breakpoint] for t in ties])
+        upper = np.array([v[k] * dl[t.sample] * slopes_tab[t.breakpoint + 1] for t in ties])
+        Xk = Xt[tied_samples]  # (M_k, D)
+        # Clarke: min |base + sum_t (lower_t + mu_t (upper_t - lower_t)) x_t| over mu in [0, 1]^M_k
+        A = (Xk * (upper - lower)[:, None]).T
+        b = -(base + lower @ Xk)
+        if np.any(A):
+            fit = scipy.optimize.lsq_linear(A, b, bounds=(0.0, 1.0))
+            clarke_sq += float(np.sum((A @ fit.x - b) ** 2))
+        else:
+            clarke_sq += float(np.sum(b**2))
+        for choice in itertools.product((0, 1), repeat=len(ties)):
+            sign = np.where(np.array(choice) == 1, 1.0, -1.0)
+            rows = sign[:, None] * Xk
+            interior, d_int = _largest_slack(rows, None)
+            if interior <= opts.lp_tol:
+                continue
+            adjacent += 1
+            g = base + np.where(np.array(choice) == 1, upper, lower) @ Xk
+            slack, d = _largest_slack(rows, g)
+            if slack > opts.lp_tol:
+                direction = np.zeros(point.flat.size)
+                direction[in_coords(k)] = d
+                found = _verify_descent(point, direction, max_step=1e-2)
+                if found is not None:
+                    clarke = math.sqrt(clarke_sq)
+                    return _certificate(
+                        point, CertificateStatus.NOT_CRITICAL if clarke > opts.grad_tol else CertificateStatus.SADDLE,
+                        f"on a boundary with {len(point.ties)} ties: moving unit {k}'s input weights into the piece "
+                        f"{''.join(map(str, choice))} of its ties decreases the risk to first order (slack "
+                        f"{slack:.1e})", "per_unit", grad_norm=clarke, pieces_examined=examined,
+                        pieces_adjacent=adjacent, **_descent_fields(found))
+            _, residual = scipy.optimize.nnls(rows.T, g, maxiter=50 * max(1, len(ties)))
+            worst = max(worst, residual)
+    clarke = math.sqrt(clarke_sq)
+    common = dict(grad_norm=clarke, pieces_examined=examined, pieces_adjacent=adjacent)
+    if rest_norm > opts.grad_tol or worst > opts.kkt_tol:
+        return _certificate(
+            point, CertificateStatus.INCONCLUSIVE,
+            f"no descent was confirmed, but the untouched-block gradient {rest_norm:.1e} or the largest KKT "
+            f"residual {worst:.1e} exceeds its tolerance: numerically ambiguous", "per_unit", **common)
+    cert = _zero_weight_descent(point, v, [(point.pieces, point.loss_pieces, None)], "per_unit", 1e-3, **common)
+    if cert is not None:  # (only untied units can have v_k = 0 here)
+        return cert
+    valley = _has_valley(point, w_in, v)
+    return _certificate(
+        point, CertificateStatus.NONSTRICT_MINIMUM if valley else CertificateStatus.MINIMUM,
+        f"on a boundary with {len(point.ties)} ties: unit by unit, each of the {adjacent} adjacent sign choices "
+        f"satisfies the KKT conditions of its convex program in z_k = v_k (w_k, b_k) (largest residual "
+        f"{worst:.1e})" + ("; the minima form a valley" if valley else "; strictness not decided"),
+        "per_unit", **common)
 
 
 # ---------------------------------------------------------------------------------------------- exact mode
@@ -799,8 +957,11 @@ def _exact_check(cert: Certificate, arch: Architecture, loss: Loss, qparams: Exa
                             dtype=np.int64).reshape(Yq.nrows(), -1)
     risk_q = frozen_risk_exact(arch, loss, qparams, tuple(pieces), exact_lp, Xq, Yq)
     cert = dataclasses.replace(cert, risk_exact=fmpq_to_fraction(risk_q))
+    if ties and cert.method == "per_unit" and cert.is_minimum:
+        return _exact_per_unit_minimum(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp)
     if ties:
-        note = "exact verification of boundary certificates is not implemented yet; the verdict rests on floats"
+        note = (f"exact verification of the {cert.method} boundary argument for a {cert.status.value} verdict is "
+                "not implemented yet; the verdict rests on floats")
     elif arch.n_layers == 2 and arch.d_out == 1 and cert.method in ("one_hidden_layer_convex", "gradient"):
         return _exact_one_hidden_layer(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp)
     elif cert.method == "affine_predictor" and loss.name is LossName.SQUARED:
@@ -814,6 +975,67 @@ def _exact_check(cert: Certificate, arch: Architecture, loss: Loss, qparams: Exa
         note = (f"exact verification of the {cert.method} argument with the {loss.spec} loss is not implemented "
                 "yet; the verdict rests on floats")
     return dataclasses.replace(cert, message=f"{cert.message} ({note})")
+
+
+def _exact_per_unit_minimum(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp) -> Certificate:
+    """Prove a per-unit boundary minimum (one hidden layer, one output) in rationals: the blocks no tie touches
+    have zero gradient, every unit with v_k = 0 has g_k = 0, and for every tied unit with linearly independent
+    tied inputs and every sign choice the KKT multipliers solve their equations exactly and are non-negative."""
+    n = Xq.nrows()
+    act = arch.activations[0]
+    s_tab = [flint.fmpq(v.numerator, v.denominator) for v in act.slopes]
+    bps = [flint.fmpq(b.numerator, b.denominator) for b in act.breakpoints]
+    K, d = arch.widths[1], arch.d_in
+    zero, one = flint.fmpq(0), flint.fmpq(1)
+    z1, out = zs[0], zs[-1]
+    v = [qparams.weights[1][0, k] for k in range(K)]
+    xt = [[Xq[i, j] for j in range(d)] + ([one] if arch.bias[0] else []) for i in range(n)]
+    dl = [loss.derivative_exact([out[i, 0]], [Yq[i, 0]], [] if exact_lp is None else list(exact_lp[i]))[0] / n
+          for i in range(n)]
+    ties = {k: [i for i in range(n) if any(z1[i, k] == b for b in bps)] for k in range(K)}
+    a = [[act.evaluate_exact(fmpq_to_fraction(z1[i, k])) for k in range(K)] for i in range(n)]
+
+    def fail(reason: str) -> Certificate:
+        message = f"the float verdict ({cert.status.value}) is not confirmed exactly: {reason}"
+        return dataclasses.replace(cert, status=CertificateStatus.INCONCLUSIVE, message=message)
+
+    if arch.bias[1] and sum(dl, zero) != 0:
+        return fail("the output bias has a non-zero exact derivative")
+    for k in range(K):
+        if sum((dl[i] * flint.fmpq(a[i][k].numerator, a[i][k].denominator) for i in range(n)), zero) != 0:
+            return fail(f"the derivative in v_{k} is not exactly zero")
+        tied = ties[k]
+        base = [zero] * len(xt[0])
+        for i in range(n):
+            if i in tied:
+                continue
+            s = s_tab[int(pieces[0][i, k])]
+            for m in range(len(base)):
+                base[m] += dl[i] * s * xt[i][m]
+        if not tied:
+            if any(v[k] * g != 0 for g in base) or (v[k] == 0 and any(g != 0 for g in base)):
+                return fail(f"unit {k} has a non-zero exact gradient")
+            continue
+        B = flint.fmpq_mat(len(xt[0]), len(tied), [xt[i][m] for m in range(len(xt[0])) for i in tied])
+        if B.rank() < len(tied):
+            return fail(f"unit {k}'s tied inputs are linearly dependent: which sign choices are adjacent rests on "
+                        "floats")
+        for choice in itertools.product((0, 1), repeat=len(tied)):
+            g = list(base)
+            for side, i in zip(choice, tied):
+                j = sum(1 for b in bps if b <= z1[i, k]) - (0 if side else 1)  # right piece or the one left of it
+                for m in range(len(g)):
+                    g[m] += dl[i] * s_tab[j] * xt[i][m]
+            g = [v[k] * x for x in g]
+            signs = [one if side else -one for side in choice]
+            Bs = flint.fmpq_mat(B.nrows(), B.ncols(), [B[r, col] * signs[col] for r in range(B.nrows())
+                                                        for col in range(B.ncols())])
+            gq = flint.fmpq_mat(len(g), 1, g)
+            lam = (Bs.transpose() * Bs).solve(Bs.transpose() * gq)
+            if Bs * lam != gq or any(lam[t, 0] < 0 for t in range(lam.nrows())):
+                return fail(f"unit {k}, sign choice {''.join(map(str, choice))}: no non-negative exact multipliers")
+    return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT, message=cert.message + "; verified exactly: "
+                               "zero gradient off the ties and non-negative exact KKT multipliers on every piece")
 
 
 def _exact_one_hidden_layer(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp) -> Certificate:
@@ -877,6 +1099,7 @@ def certify(
     kkt_tol: float = 1e-8,
     lp_tol: float = 1e-9,
     max_ties: int = 16,
+    boundary_method: str | BoundaryMethod = "auto",
     hessian_limit: int = 4000,
 ) -> tuple[Certificate, ...]:
     """Certify every network of the batch: one :class:`Certificate` per network, in batch order.
@@ -891,8 +1114,9 @@ def certify(
         eig_tol: relative tolerance for Hessian eigenvalues (relative to the largest in magnitude, at least 1).
         kkt_tol: tolerance for the structured first-order conditions and KKT residuals.
         lp_tol: slack below which a linear program finds no interior / no descent.
-        max_ties: the most ties whose ``2^M`` adjacent pieces are enumerated; above it the verdict is
-            inconclusive with sampled evidence.
+        max_ties: the most ties whose ``2^M`` adjacent pieces are enumerated (per unit: the most ties of one
+            unit); above it the verdict is inconclusive with sampled evidence.
+        boundary_method: ``"auto"``, ``"exhaustive"`` or ``"per_unit"`` (see :class:`BoundaryMethod`).
         hessian_limit: the most parameters for which a dense Hessian is formed.
 
     Raises:
@@ -914,6 +1138,7 @@ def certify(
         lp_tol=check_float(lp_tol, name="lp_tol", func=func, minimum=0.0),
         max_ties=check_int(max_ties, name="max_ties", func=func, minimum=0),
         hessian_limit=check_int(hessian_limit, name="hessian_limit", func=func, minimum=1),
+        boundary_method=check_enum(boundary_method, BoundaryMethod, name="boundary_method", func=func).value,
     )
     exact = arithmetic is Arithmetic.EXACT
     if exact:
