@@ -280,3 +280,17 @@ def test_exact_boundary_minimum_is_proved_and_a_float_one_is_not_claimed():
     cert2 = certify(arch, theta, X, y2, arithmetic="exact")[0]
     assert not (cert2.is_minimum and cert2.arithmetic is Arithmetic.EXACT)
     _check_against_brute_force(arch, theta, X, y2, cert2)
+
+
+def test_rationalised_exact_mode_with_a_stated_denominator():
+    three = cs.load_data("builtin:three-point")
+    arch = cs.mlp(2, [2], 1)
+    theta = [([[0.0, 0.0], [0.0, 0.0]], [4 / 3, 1.0]), ([[1.0, 0.0]], [-1.0])]  # 4/3 is not a float
+    plain = certify(arch, theta, three.X, three.y, arithmetic="exact")[0]
+    assert plain.risk_exact != Fraction(1, 9)  # the float 4/3 misses the affine optimum by a rounding error
+    assert not (plain.is_minimum and plain.arithmetic is Arithmetic.EXACT)
+    cert = certify(arch, theta, three.X, three.y, arithmetic="exact", denominator=6)[0]  # 4/3 and 1/2 exact
+    assert cert.is_minimum and cert.arithmetic is Arithmetic.EXACT and cert.risk_exact == Fraction(1, 9)
+    assert "1/6" in cert.message
+    with pytest.raises(cs.InvalidInputError, match="`denominator`"):
+        certify(arch, theta, three.X, three.y, denominator=3)

@@ -14,7 +14,7 @@ import numpy as np
 
 from cellscape._validation import check_finite, invalid
 
-__all__ = ["to_numpy", "to_fmpq", "to_fraction", "fmpq_matrix", "fmpq_to_fraction", "is_torch_tensor"]
+__all__ = ["to_numpy", "to_fmpq", "to_fraction", "fmpq_matrix", "fmpq_to_fraction", "is_torch_tensor", "rationalize"]
 
 
 
@@ -96,3 +96,18 @@ def fmpq_matrix(values: Any) -> flint.fmpq_mat:
         raise invalid("values", "fmpq_matrix", "a 2-D array", f"{array.ndim}-D", raw=True)
     rows, cols = array.shape
     return flint.fmpq_mat(rows, cols, [to_fmpq(v) for v in array.ravel()])
+
+
+def rationalize(values: Any, denominator: int) -> np.ndarray:
+    """Round every entry to the nearest multiple of ``1 / denominator``, as an object array of Fractions
+    (ties round half to even, as :func:`round` does).
+
+    Examples:
+        >>> rationalize([0.333, -1.5], 3).tolist()
+        [Fraction(1, 3), Fraction(-3, 2)]
+    """
+    array = np.asarray(values, dtype=object)
+    out = np.empty(array.shape, dtype=object)
+    for index, value in np.ndenumerate(array):
+        out[index] = Fraction(round(to_fraction(value) * denominator), denominator)
+    return out

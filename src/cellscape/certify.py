@@ -69,10 +69,11 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from cellscape._backend import fmpq_matrix, fmpq_to_fraction
-from cellscape._validation import check_enum, check_float, check_int
+from cellscape._backend import fmpq_matrix, fmpq_to_fraction, rationalize, to_numpy
+from cellscape._validation import check_enum, check_float, check_int, invalid
 from cellscape.affine import best_affine_fit
 from cellscape.cell_risk import frozen_hessian, frozen_pre_activations, frozen_risk, frozen_risk_exact, piece_tables
+from cellscape.exceptions import InvalidInputError
 from cellscape.losses import Loss, LossName, as_targets, batched_risk, parse_loss
 from cellscape.networks import (
     Architecture,
@@ -1101,6 +1102,7 @@ def certify(
     max_ties: int = 16,
     boundary_method: str | BoundaryMethod = "auto",
     hessian_limit: int = 4000,
+    denominator: int | None = None,
 ) -> tuple[Certificate, ...]:
     """Certify every network of the batch: one :class:`Certificate` per network, in batch order.
 
@@ -1118,6 +1120,9 @@ def certify(
             unit); above it the verdict is inconclusive with sampled evidence.
         boundary_method: ``"auto"``, ``"exhaustive"`` or ``"per_unit"`` (see :class:`BoundaryMethod`).
         hessian_limit: the most parameters for which a dense Hessian is formed.
+        denominator: exact mode only: first round parameters and data to the nearest multiples of
+            ``1 / denominator``; the certificate is then about that rationalised point (its message says so).
+            Without it, floats are taken at their exact binary values.
 
     Raises:
         InvalidInputError: for bad shapes, targets or options.
@@ -1141,6 +1146,16 @@ def certify(
         boundary_method=check_enum(boundary_method, BoundaryMethod, name="boundary_method", func=func).value,
     )
     exact = arithmetic is Arithmetic.EXACT
+    if denominator is not None:
+        denominator = check_int(denominator, name="denominator", func=func, minimum=1)
+        if not exact:
+            raise invalid("denominator", func, "None unless arithmetic='exact'", denominator)
+        P = as_params(arch, params, func=func).numpy()
+        params = [exact_params(arch, [(rationalize(w[b], denominator),
+                                       None if bias is None else rationalize(bias[b], denominator))
+                                      for w, bias in P.layers()]) for b in range(P.batch_size)]
+        X = rationalize(to_numpy(X, name="X", func=func), denominator)
+        y = rationalize(to_numpy(y, name="y", func=func), denominator)
     if exact:
         Xq = fmpq_matrix(X)
         Yq = fmpq_matrix(np.asarray(y, dtype=object).reshape(Xq.nrows(), -1) if not isinstance(y, flint.fmpq_mat)
@@ -1161,6 +1176,9 @@ def certify(
         cert = _interior(point) if not point.ties else _boundary(point)
         if exact:
             cert = _exact_check(cert, arch, loss, batch[b], Xq, Yq, point)
+            if denominator is not None:
+                cert = dataclasses.replace(cert, message=f"{cert.message} [parameters and data rationalised to "
+                                           f"multiples of 1/{denominator}]")
         certificates.append(cert)
     return tuple(certificates)
 
@@ -1172,7 +1190,7 @@ def _exact_batch(arch: Architecture, params: Any) -> list[ExactParams]:
         return list(params)
     try:
         P = as_params(arch, params, func="certify")
-    except Exception:  # rationals that floats cannot hold exactly: one network given exactly
+    except InvalidInputError:  # rationals that floats cannot hold exactly: one network given exactly
         return [exact_params(arch, params)]
     if _holds_rationals(params):
         return [exact_params(arch, params)]
