@@ -103,8 +103,8 @@ def rationalize(values: Any, denominator: int) -> np.ndarray:
     (ties round half to even, as :func:`round` does).
 
     Examples:
-        >>> rationalize([0.333, -1.5], 3).tolist()
-        [Fraction(1, 3), Fraction(-3, 2)]
+        >>> rationalize([0.333, -1.4], 3).tolist()
+        [Fraction(1, 3), Fraction(-4, 3)]
     """
     array = np.asarray(values, dtype=object)
     out = np.empty(array.shape, dtype=object)

@@ -74,7 +74,7 @@ from cellscape._validation import check_enum, check_float, check_int, invalid
 from cellscape.affine import best_affine_fit
 from cellscape.cell_risk import frozen_hessian, frozen_pre_activations, frozen_risk, frozen_risk_exact, piece_tables
 from cellscape.exceptions import InvalidInputError
-from cellscape.losses import Loss, LossName, as_targets, batched_risk, parse_loss
+from cellscape.losses import Loss, LossName, as_targets, batched_risk, parse_loss, risk_exact
 from cellscape.networks import (
     Architecture,
     ExactParams,
@@ -573,6 +573,8 @@ def _hessian_info(point: _Point) -> dict[str, Any]:
     if point.flat.size > point.opts.hessian_limit:
         return {}
     H = point.hessian()
+    if not np.all(np.isfinite(H)):
+        return {}
     S = _invariance_basis(point)
     P = point.flat.size
     if S.shape[1]:
@@ -580,8 +582,11 @@ def _hessian_info(point: _Point) -> dict[str, Any]:
     else:
         Q = np.eye(P)
     Hs = Q.T @ H @ Q
-    eig, vec = np.linalg.eigh(Hs) if Hs.size else (np.zeros(0), np.zeros((0, 0)))
-    full = np.linalg.eigvalsh(H)
+    try:
+        eig, vec = np.linalg.eigh(Hs) if Hs.size else (np.zeros(0), np.zeros((0, 0)))
+        full = np.linalg.eigvalsh(H)
+    except np.linalg.LinAlgError:  # (parameters so large that the eigensolver fails)
+        return {}
     scale = max(1.0, float(np.max(np.abs(full))) if full.size else 1.0)
     return {
         "hessian_min": float(eig[0]) if eig.size else None,
@@ -621,9 +626,10 @@ def _interior(point: _Point) -> Certificate:
 def _second_order(point: _Point, grad_norm: float, radius: float, H_info: dict[str, Any]) -> Certificate:
     opts = point.opts
     if "hessian_min" not in H_info:
-        return _certificate(point, CertificateStatus.INCONCLUSIVE,
-                            f"{point.flat.size} parameters exceed hessian_limit = {opts.hessian_limit}",
-                            "second_order", grad_norm=grad_norm, radius=radius)
+        reason = (f"{point.flat.size} parameters exceed hessian_limit = {opts.hessian_limit}"
+                  if point.flat.size > opts.hessian_limit else "the Hessian's eigenvalues could not be computed")
+        return _certificate(point, CertificateStatus.INCONCLUSIVE, reason, "second_order", grad_norm=grad_norm,
+                            radius=radius)
     lam_min, scale = H_info["hessian_min"], H_info["_scale"]
     dim_s = H_info["_invariance_dim"]
     public = _public(H_info)
@@ -1068,9 +1074,17 @@ def _exact_one_hidden_layer(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact
         sum((w[k][m] * g[k][m] for m in range(D)), zero) + gamma[k] == 0 for k in range(K)) and (
         not arch.bias[1] or g_c == 0)
     G_zero = all(x == 0 for row in g for x in row) and all(x == 0 for x in gamma) and (not arch.bias[1] or g_c == 0)
-    if cert.status is CertificateStatus.NOT_CRITICAL and not grad_zero:
-        return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT,
-                                   message=cert.message + "; verified exactly: the exact gradient is not zero")
+    if not grad_zero:
+        if cert.status is CertificateStatus.NOT_CRITICAL:
+            return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT,
+                                       message=cert.message + "; verified exactly: the exact gradient is not zero")
+        descent = _exact_gradient_descent(arch, loss, qparams, Xq, Yq, pieces, exact_lp, v, w, g, gamma, g_c)
+        return dataclasses.replace(
+            cert, status=CertificateStatus.NOT_CRITICAL, arithmetic=Arithmetic.EXACT, valley_dimension=None,
+            message=f"the float analysis found {cert.status.value} within its tolerances, but the exact gradient "
+                    "is not zero: not a critical point (exactly)" + (
+                        "" if descent[2] is not None else "; no exact decrease found along -grad"),
+            descent_direction=descent[0], descent_step=descent[1], descent_decrease=descent[2])
     if cert.is_minimum and G_zero:
         return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT,
                                    message=cert.message + "; verified exactly: grad G = 0 in rationals")
@@ -1083,6 +1097,32 @@ def _exact_one_hidden_layer(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact
         cert, status=CertificateStatus.INCONCLUSIVE,
         message=f"the float verdict ({cert.status.value}) is not confirmed in exact arithmetic: the exact gradient "
                 f"is {'zero' if grad_zero else 'not zero'} and grad G is {'zero' if G_zero else 'not zero'}")
+
+
+def _exact_gradient_descent(arch, loss, qparams, Xq, Yq, pieces, exact_lp, v, w, g, gamma, g_c):
+    """Step along minus the exact gradient (one hidden layer, one output) until the exact cell risk decreases;
+    returns (unit float direction, step, exact decrease as float) or (direction, None, None)."""
+    K, D = len(v), len(w[0])
+    d_in = arch.d_in
+    grads_W1 = [[v[k] * g[k][m] for m in range(d_in)] for k in range(K)]
+    grads_b1 = [v[k] * g[k][d_in] for k in range(K)] if arch.bias[0] else None
+    grads_v = [sum((w[k][m] * g[k][m] for m in range(D)), flint.fmpq(0)) + gamma[k] for k in range(K)]
+    flat = [x for row in grads_W1 for x in row] + (grads_b1 or []) + grads_v + ([g_c] if arch.bias[1] else [])
+    direction = -np.array([float(x) for x in flat])
+    norm = float(np.linalg.norm(direction))
+    unit = direction / norm if norm > 0 else direction
+    base = frozen_risk_exact(arch, loss, qparams, tuple(pieces), exact_lp, Xq, Yq)
+    for k in range(0, 200, 4):
+        t = flint.fmpq(1, 2**k)
+        W1 = [[qparams.weights[0][i, m] - t * grads_W1[i][m] for m in range(d_in)] for i in range(K)]
+        b1 = None if grads_b1 is None else [qparams.biases[0][i, 0] - t * grads_b1[i] for i in range(K)]
+        W2 = [[qparams.weights[1][0, i] - t * grads_v[i] for i in range(K)]]
+        b2 = None if not arch.bias[1] else [qparams.biases[1][0, 0] - t * g_c]
+        moved = exact_params(arch, [(W1, b1), (W2, b2)])
+        risk = risk_exact(arch, moved, Xq, Yq, loss=loss)  # the true risk, exactly
+        if risk < fmpq_to_fraction(base):
+            return unit, float(t) * norm, float(fmpq_to_fraction(base) - risk)
+    return unit, None, None
 
 
 # ---------------------------------------------------------------------------------------------- public
@@ -1172,8 +1212,14 @@ def certify(
     yn = as_targets(y_float, loss, arch.d_out, Xn.shape[0], func=func)
     certificates = []
     for b, flat in enumerate(flats):
-        point = _Point(arch, loss, flat, Xn, yn, opts)
-        cert = _interior(point) if not point.ties else _boundary(point)
+        with np.errstate(over="ignore", invalid="ignore"):
+            point = _Point(arch, loss, flat, Xn, yn, opts)
+            finite = np.isfinite(point.risk) and np.all(np.isfinite(point.grad()))
+        if not finite:
+            cert = _certificate(point, CertificateStatus.INCONCLUSIVE,
+                                "the risk or its gradient overflows in float64 at this point", "gradient")
+        else:
+            cert = _interior(point) if not point.ties else _boundary(point)
         if exact:
             cert = _exact_check(cert, arch, loss, batch[b], Xq, Yq, point)
             if denominator is not None:

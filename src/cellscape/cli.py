@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.panel import Panel
 from rich.table import Table
 
 from cellscape.exceptions import CellscapeError, InvalidInputError
@@ -63,6 +65,16 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
+def _affine_risk(dataset: Any) -> float | None:
+    """The dataset's best affine risk as a float (built-ins store it as a number or as a fraction string)."""
+    value = dataset.info.get("best_affine_risk")
+    return None if value is None else float(Fraction(str(value)))
+
+
+_CATEGORY_LABELS = {"global": "global", "spurious": "spurious", "saddle": "saddle",
+                    "not_converged": "not converged", "inconclusive": "inconclusive"}
+
+
 @app.command()
 def survey(
     data: Annotated[str, typer.Option(help="Dataset: a .npz/.csv file or builtin:NAME.")] = "builtin:nonaffine",
@@ -76,11 +88,11 @@ def survey(
     gtol: Annotated[float, typer.Option(help="A run stops once its gradient norm is at most this.")] = 1e-10,
     seed: Annotated[int, typer.Option(help="Seed of data and initialisation.")] = 0,
     rtol: Annotated[float, typer.Option(help="Relative tolerance for grouping endpoints by risk.")] = 1e-3,
-    max_groups: Annotated[int, typer.Option(help="Print at most this many risk groups.")] = 20,
+    max_groups: Annotated[int, typer.Option(help="Print at most this many risk groups and minima.")] = 20,
     show_runs: Annotated[bool, typer.Option("--show-runs", help="Also print one row per run.")] = False,
     json_path: JsonOption = None,
 ) -> None:
-    """Train many networks at once and group where they end by risk."""
+    """Train many networks at once, certify where they end, and group the endpoints by risk and by function."""
     from cellscape.data import load_data
     from cellscape.survey import SurveyConfig, run_survey
 
@@ -91,7 +103,7 @@ def survey(
         task = bar.add_task(f"training {runs} networks", total=max(steps, 1))
         result = run_survey(config, dataset=dataset,
                             progress=lambda done, total: bar.update(task, completed=done))
-    affine = dataset.info.get("best_affine_risk")
+    affine = _affine_risk(dataset)
     console.print(f"[bold]data[/bold] {dataset.name}: n = {dataset.X.shape[0]}, d = {dataset.X.shape[1]}"
                   + (f", best affine risk {_fmt(affine)}" if affine is not None else ""))
     console.print(f"[bold]network[/bold] {'-'.join(map(str, result.architecture['widths']))} "
@@ -101,7 +113,7 @@ def survey(
     if affine:
         columns.insert(1, "risk / affine")
     for col in columns:
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=col == "risk", min_width=11 if col == "risk" else None)
     for g in result.groups[:max_groups]:
         row = [_fmt(g.risk_min), str(g.count), str(g.n_converged), str(g.n_cells), f"{g.median_grad_norm:.1e}",
                f"{g.min_radius:.1e}"]
@@ -112,13 +124,31 @@ def survey(
     hidden_groups = len(result.groups) - max_groups
     if hidden_groups > 0:
         console.print(f"... and {hidden_groups} more groups (--max-groups or --json shows them all)")
+    minima = Table(title="Distinct certified minima (runs whose predictions on the data agree)")
+    columns = ["minimum", "risk", "runs", "category", "boundary", "valley dim"]
+    if affine:
+        columns.insert(2, "risk / affine")
+    for col in columns:
+        minima.add_column(col, justify="right", no_wrap=col == "risk", min_width=11 if col == "risk" else None)
+    for m in result.minima[:max_groups]:
+        row = [str(m.index), _fmt(m.risk), str(m.count), m.category.value, "yes" if m.on_boundary else "no",
+               "?" if m.valley_dimension is None else str(m.valley_dimension)]
+        if affine:
+            row.insert(2, f"{m.risk / affine:.3f}")
+        minima.add_row(*row)
+    console.print(minima)
+    hidden_minima = len(result.minima) - max_groups
+    if hidden_minima > 0:
+        console.print(f"... and {hidden_minima} more minima (--max-groups or --json shows them all)")
+    counts = ", ".join(f"{result.counts[key]} {label}" for key, label in _CATEGORY_LABELS.items())
+    console.print(f"[bold]endpoints[/bold] {counts}; {result.n_on_boundary} minima non-differentiable")
     if show_runs:
         runs_table = Table(title="Runs")
-        for col in ("run", "risk", "|grad|", "radius", "ties", "cell", "group"):
+        for col in ("run", "risk", "|grad|", "radius", "ties", "cell", "group", "category"):
             runs_table.add_column(col, justify="right")
         for r in result.runs:
             runs_table.add_row(str(r.index), _fmt(r.risk), _fmt(r.grad_norm), _fmt(r.radius), str(r.n_ties),
-                               r.cell, str(r.group))
+                               r.cell, str(r.group), r.category.value + ("*" if r.on_boundary else ""))
         console.print(runs_table)
     n_div = sum(r.diverged for r in result.runs)
     if n_div:
@@ -153,6 +183,70 @@ def cell(
     console.print(table)
     _write_json(json_path, {"command": "cell", "params": str(params), "dataset": dataset.to_dict(),
                             **report.to_dict()})
+
+
+def _exact_note(value: Fraction | None) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    return f" (exact {text})" if len(text) <= 40 else f" (exact: a rational of {len(text)} characters, in --json)"
+
+
+def _evidence(cert: Any) -> Table:
+    """The evidence of one certificate as a two-column grid (rows only for the evidence it has)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    rows = [("status", cert.status.value), ("message", cert.message), ("method", cert.method),
+            ("risk", _fmt(cert.risk) + _exact_note(cert.risk_exact)),
+            ("|grad|" if cert.n_ties == 0 else "Clarke norm", f"{cert.grad_norm:.3e}"), ("ties M", str(cert.n_ties))]
+    if cert.n_ties:
+        rows.append(("adjacent pieces", f"{cert.pieces_adjacent} adjacent of {cert.pieces_examined} examined"))
+    if cert.hessian_min is not None:
+        rows.append(("Hessian eigenvalues", f"min {cert.hessian_min:.3e}, max {cert.hessian_max:.3e}"))
+    if cert.valley_dimension is not None:
+        rows.append(("valley dimension", str(cert.valley_dimension)))
+    if cert.descent_decrease is not None:
+        rows.append(("descent", f"risk decreases by {cert.descent_decrease:.3e} at step {cert.descent_step:.3e}"))
+    rows += [("certified radius", _fmt(cert.radius)), ("arithmetic", cert.arithmetic.value)]
+    for name, value in rows:
+        grid.add_row(name, escape(value))
+    return grid
+
+
+@app.command()
+def certify(
+    params: Annotated[Path, typer.Option(help="Parameters: .npz (W1, b1, ...) or a torch .pt/.pth state dict.")],
+    data: Annotated[str, typer.Option(help="Dataset: a .npz/.csv file or builtin:NAME.")],
+    activation: Annotated[str | None, typer.Option(help="Hidden activation when the file does not say.")] = None,
+    loss: Annotated[str, typer.Option(help="squared, absolute, huber:D, hinge, logistic, ...")] = "squared",
+    seed: Annotated[int, typer.Option(help="Seed of a built-in dataset.")] = 0,
+    exact: Annotated[bool, typer.Option("--exact", help="Re-verify the verdicts in exact rational arithmetic.")
+                     ] = False,
+    tie_tol: Annotated[float, typer.Option(help="Values within this of a breakpoint or loss kink are ties.")] = 1e-9,
+    max_ties: Annotated[int, typer.Option(help="The most ties whose 2^M adjacent pieces are enumerated.")] = 16,
+    json_path: JsonOption = None,
+) -> None:
+    """Certify saved parameters: a strict or non-strict local minimum, a saddle, not critical, or inconclusive."""
+    from cellscape import __version__
+    from cellscape.certify import certify as certify_points
+    from cellscape.data import load_data
+    from cellscape.params_io import load_params
+
+    arch, theta = load_params(params, activation=activation)
+    dataset = load_data(data, seed=seed)
+    X, y = (dataset.X_exact, dataset.y_exact) if exact and dataset.is_exact else (dataset.X, dataset.y)
+    certificates = certify_points(arch, theta, X, y, loss=loss, arithmetic="exact" if exact else "float",
+                                  tie_tol=tie_tol, max_ties=max_ties)
+    console.print(f"[bold]data[/bold] {dataset.name}: n = {dataset.n_samples}, d = {dataset.d_in}; "
+                  f"[bold]network[/bold] {arch.describe()}, loss {loss}")
+    for b, cert in enumerate(certificates):
+        console.print(Panel(_evidence(cert), title=f"network {b}: {cert.status.value}", title_align="left",
+                            expand=False))
+    _write_json(json_path, {"cellscape_version": __version__, "command": "certify", "params": str(params),
+                            "dataset": dataset.to_dict(),
+                            "architecture": arch.to_dict(), "loss": loss, "arithmetic": "exact" if exact else "float",
+                            "seed": seed, "certificates": [c.to_dict() for c in certificates]})
 
 
 @app.command()

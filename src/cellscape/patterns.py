@@ -267,59 +267,61 @@ def certified_radius(
     zs = pre_activations(arch, P, Xn)
     if pattern is None:
         pattern = _pattern_from_pre(arch, zs, loss_obj, yn)
-    zs = [np.asarray(z) for z in zs]
-    B = zs[0].shape[0]
-    Pn = P.numpy()
-    W_norms = [np.linalg.norm(w, ord=2, axis=(-2, -1)) for w in Pn.weights]  # (B,)
-    x_norms = np.linalg.norm(Xn, axis=1)  # (n,)
-    a_norms = [np.linalg.norm(np.asarray(act(z)), axis=-1) for act, z in zip(arch.activations, zs[:-1])]
-    lips = [float(act.lipschitz) for act in arch.activations]
+    # huge parameters (a diverged run) overflow the bound to inf, which simply fails the test: no warning
+    with np.errstate(over="ignore", invalid="ignore"):
+        zs = [np.asarray(z) for z in zs]
+        B = zs[0].shape[0]
+        Pn = P.numpy()
+        W_norms = [np.linalg.norm(w, ord=2, axis=(-2, -1)) for w in Pn.weights]  # (B,)
+        x_norms = np.linalg.norm(Xn, axis=1)  # (n,)
+        a_norms = [np.linalg.norm(np.asarray(act(z)), axis=-1) for act, z in zip(arch.activations, zs[:-1])]
+        lips = [float(act.lipschitz) for act in arch.activations]
 
-    # limits: per layer l (0-based hidden index, or L-1 for the loss) the allowed perturbation (B, n)
-    limits: list[tuple[int, np.ndarray]] = []
-    for l, (margin, z) in enumerate(zip(pattern.margins, zs[:-1])):
-        if np.isfinite(margin).any():
-            safe = margin * (1 - _REL_SAFETY) - _ABS_SAFETY * (1 + np.abs(z))
-            limits.append((l, np.min(safe, axis=-1)))
-    if pattern.loss_margins is not None:
-        out_scale = np.linalg.norm(zs[-1], axis=-1)
-        safe = pattern.loss_margins * (1 - _REL_SAFETY) - _ABS_SAFETY * (1 + out_scale)
-        limits.append((arch.n_layers - 1, safe))
-    radius = np.full(B, np.inf)
-    if not limits:
-        return radius
-    tied = np.zeros(B, dtype=bool)
-    for _, lim in limits:
-        tied |= (lim <= tol).any(axis=1) | (lim <= 0).any(axis=1)
+        # limits: per layer l (0-based hidden index, or L-1 for the loss) the allowed perturbation (B, n)
+        limits: list[tuple[int, np.ndarray]] = []
+        for l, (margin, z) in enumerate(zip(pattern.margins, zs[:-1])):
+            if np.isfinite(margin).any():
+                safe = margin * (1 - _REL_SAFETY) - _ABS_SAFETY * (1 + np.abs(z))
+                limits.append((l, np.min(safe, axis=-1)))
+        if pattern.loss_margins is not None:
+            out_scale = np.linalg.norm(zs[-1], axis=-1)
+            safe = pattern.loss_margins * (1 - _REL_SAFETY) - _ABS_SAFETY * (1 + out_scale)
+            limits.append((arch.n_layers - 1, safe))
+        radius = np.full(B, np.inf)
+        if not limits:
+            return radius
+        tied = np.zeros(B, dtype=bool)
+        for _, lim in limits:
+            tied |= (lim <= tol).any(axis=1) | (lim <= 0).any(axis=1)
 
-    def ok(r: np.ndarray) -> np.ndarray:
-        """Whether radius r (B,) satisfies every limit."""
-        rr = r[:, None]
-        e = rr * (x_norms[None, :] + (1.0 if arch.bias[0] else 0.0))
-        good = np.ones(B, dtype=bool)
-        bounds = [e]
-        for l in range(1, arch.n_layers):
-            e = (W_norms[l][:, None] + rr) * lips[l - 1] * e + rr * (a_norms[l - 1] + (1.0 if arch.bias[l] else 0))
-            bounds.append(e)
-        for l, lim in limits:
-            good &= (bounds[l] < lim).all(axis=1)
-        return good
+        def ok(r: np.ndarray) -> np.ndarray:
+            """Whether radius r (B,) satisfies every limit."""
+            rr = r[:, None]
+            e = rr * (x_norms[None, :] + (1.0 if arch.bias[0] else 0.0))
+            good = np.ones(B, dtype=bool)
+            bounds = [e]
+            for l in range(1, arch.n_layers):
+                e = (W_norms[l][:, None] + rr) * lips[l - 1] * e + rr * (a_norms[l - 1] + (1.0 if arch.bias[l] else 0))
+                bounds.append(e)
+            for l, lim in limits:
+                good &= (bounds[l] < lim).all(axis=1)
+            return good
 
-    lo = np.zeros(B)
-    hi = np.ones(B)
-    for _ in range(2100):  # grow hi until it fails (or is astronomically large)
-        grow = ok(hi) & (hi < 1e300)
-        if not grow.any():
-            break
-        hi = np.where(grow, hi * 2.0, hi)
-    unbounded = ok(hi)
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        good = ok(mid)
-        lo = np.where(good, mid, lo)
-        hi = np.where(good, hi, mid)
-    radius = np.where(unbounded, np.inf, lo)
-    return np.where(tied, 0.0, radius)
+        lo = np.zeros(B)
+        hi = np.ones(B)
+        for _ in range(2100):  # grow hi until it fails (or is astronomically large)
+            grow = ok(hi) & (hi < 1e300)
+            if not grow.any():
+                break
+            hi = np.where(grow, hi * 2.0, hi)
+        unbounded = ok(hi)
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            good = ok(mid)
+            lo = np.where(good, mid, lo)
+            hi = np.where(good, hi, mid)
+        radius = np.where(unbounded, np.inf, lo)
+        return np.where(tied, 0.0, radius)
 
 
 # ------------------------------------------------------------------------------------------------ exact

@@ -1,4 +1,4 @@
-r"""The survey: train many networks from random starts and look at where they end.
+r"""The survey: train many networks from random starts, certify where they end and count the distinct minima.
 
 ``run_survey`` trains ``runs`` networks of one architecture on one dataset with batched full-batch gradient
 descent (:func:`cellscape.training.gradient_descent`), then reports for every endpoint its risk, gradient norm,
@@ -6,15 +6,20 @@ cell, number of ties (pre-activations within ``tie_tol`` of a breakpoint) and ce
 (:func:`cellscape.patterns.certified_radius`), and groups the endpoints by risk level: two endpoints share a group
 when their risks differ by at most ``risk_rtol`` relative (plus ``1e-12`` absolute) from the group's lowest risk.
 
+Every endpoint is then certified (:func:`cellscape.certify.certify`) and put in one :class:`EndpointCategory`;
+the certified minima are grouped into :class:`DistinctMinimum` objects, one per function computed on the training
+data (see :func:`group_by_function`).
+
 Examples:
     >>> result = run_survey(SurveyConfig(runs=4, steps=50))
-    >>> len(result.runs), sum(g.count for g in result.groups)
-    (4, 4)
+    >>> len(result.runs), sum(g.count for g in result.groups), sum(result.counts.values())
+    (4, 4, 4)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from collections.abc import Callable
 from typing import Any
@@ -23,13 +28,23 @@ import numpy as np
 
 from cellscape._validation import check_float, check_int, invalid
 from cellscape.activations import parse_activation
+from cellscape.certify import Certificate, CertificateStatus, certify
 from cellscape.data import Dataset, load_data
 from cellscape.losses import parse_loss
-from cellscape.networks import init_params, mlp
+from cellscape.networks import Architecture, forward, init_params, mlp
 from cellscape.patterns import DEFAULT_TIE_TOL, activation_pattern, certified_radius
 from cellscape.training import gradient_descent
 
-__all__ = ["SurveyConfig", "RunRecord", "RiskGroup", "SurveyResult", "run_survey"]
+__all__ = [
+    "SurveyConfig",
+    "EndpointCategory",
+    "RunRecord",
+    "RiskGroup",
+    "DistinctMinimum",
+    "SurveyResult",
+    "run_survey",
+    "group_by_function",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +61,9 @@ class SurveyConfig:
         steps: the most gradient-descent steps. lr: step size.
         gtol: a run stops once its gradient norm is at most ``gtol`` (it then counts as converged).
         seed: seeds the data generator and the initialisation (results reproduce bit for bit).
-        risk_rtol: relative tolerance for grouping endpoints by risk.
-        tie_tol: tolerance for counting ties.
+        risk_rtol: relative tolerance for grouping endpoints by risk, and for calling a certified minimum
+            ``global`` (see :class:`EndpointCategory`).
+        tie_tol: tolerance for counting ties (also passed to :func:`cellscape.certify.certify`).
     """
 
     data: str = "builtin:nonaffine"
@@ -79,9 +95,42 @@ class SurveyConfig:
             raise invalid("data", func, "a dataset specification (a file or builtin:NAME)", self.data)
 
 
+class EndpointCategory(str, enum.Enum):
+    """What the certificate of an endpoint says, put in survey terms.
+
+    ``global``: a certified minimum whose risk is within ``risk_rtol`` relative (plus ``1e-12`` absolute) of the
+    lowest risk among the certified minima of the survey. This is the lowest minimum *found*; it is the global
+    minimum only if some run found the global minimum. ``spurious``: a certified minimum above that level.
+    ``saddle``: certified saddle. ``not_converged``: the certificate says not critical, or the run diverged.
+    ``inconclusive``: the certificate could not decide (its message says why).
+
+    A certified minimum with ties (``M > 0``, a minimum at a non-differentiable point) is still ``global`` or
+    ``spurious`` by its risk; :attr:`RunRecord.on_boundary` marks it.
+    """
+
+    GLOBAL = "global"
+    SPURIOUS = "spurious"
+    SADDLE = "saddle"
+    NOT_CONVERGED = "not_converged"
+    INCONCLUSIVE = "inconclusive"
+
+
 @dataclasses.dataclass(frozen=True)
 class RunRecord:
-    """The endpoint of one run."""
+    """The endpoint of one run.
+
+    Attributes:
+        index: the run (its position in the batch).
+        risk, grad_norm, radius: risk, gradient norm and certified radius at the endpoint.
+        n_ties: ties of the activation pattern within ``tie_tol``.
+        cell: digest of the endpoint's cell. steps: gradient steps taken.
+        converged, diverged: training stopped at ``gtol``; training met a non-finite step.
+        group: index of the endpoint's :class:`RiskGroup`.
+        status: the certificate status (a :class:`cellscape.certify.CertificateStatus` value); ``None`` for a
+            diverged run, which is not certified.
+        category: the endpoint's :class:`EndpointCategory`.
+        on_boundary: a certified minimum with ties (``M > 0``): a minimum at a non-differentiable point.
+    """
 
     index: int
     risk: float
@@ -93,6 +142,9 @@ class RunRecord:
     converged: bool
     diverged: bool
     group: int
+    status: str | None
+    category: EndpointCategory
+    on_boundary: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,8 +163,42 @@ class RiskGroup:
 
 
 @dataclasses.dataclass(frozen=True)
+class DistinctMinimum:
+    """Certified minima of the survey that compute the same function on the training data.
+
+    Attributes:
+        index: position in :attr:`SurveyResult.minima` (sorted by risk).
+        risk: the lowest risk among its runs.
+        count: the number of runs that ended in it.
+        category: ``global`` or ``spurious`` (that of its lowest-risk run).
+        on_boundary: some run reached it at a point with ties (a non-differentiable point).
+        valley_dimension: the largest valley dimension its certificates report, ``None`` when none does.
+        runs: the indices of its runs.
+    """
+
+    index: int
+    risk: float
+    count: int
+    category: EndpointCategory
+    on_boundary: bool
+    valley_dimension: int | None
+    runs: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class SurveyResult:
-    """Everything a survey found; :meth:`to_dict` gives the JSON form (with config, seed and version)."""
+    """Everything a survey found; :meth:`to_dict` gives the JSON form (with config, seed and version).
+
+    Attributes:
+        config: the configuration. dataset, architecture: their JSON summaries.
+        runs: one record per run. groups: the endpoints grouped by risk.
+        best_risk: the lowest risk of any endpoint (certified or not).
+        minima: the distinct certified minima, lowest risk first.
+        counts: the number of runs per :class:`EndpointCategory` value (every category present; they add up to
+            the number of runs).
+        n_on_boundary: the number of certified minima with ties (counted apart: these runs are also ``global``
+            or ``spurious``).
+    """
 
     config: SurveyConfig
     dataset: dict[str, Any]
@@ -120,6 +206,9 @@ class SurveyResult:
     runs: tuple[RunRecord, ...]
     groups: tuple[RiskGroup, ...]
     best_risk: float
+    minima: tuple[DistinctMinimum, ...]
+    counts: dict[str, int]
+    n_on_boundary: int
 
     def to_dict(self) -> dict[str, Any]:
         from cellscape import __version__
@@ -127,6 +216,8 @@ class SurveyResult:
         def clean(value: Any) -> Any:
             if isinstance(value, float) and not math.isfinite(value):
                 return str(value)
+            if isinstance(value, enum.Enum):
+                return value.value
             if isinstance(value, dict):
                 return {k: clean(v) for k, v in value.items()}
             if isinstance(value, (list, tuple)):
@@ -141,6 +232,9 @@ class SurveyResult:
             "architecture": self.architecture,
             "best_risk": self.best_risk,
             "groups": [dataclasses.asdict(g) for g in self.groups],
+            "counts": self.counts,
+            "n_on_boundary": self.n_on_boundary,
+            "minima": [dataclasses.asdict(m) for m in self.minima],
             "runs": [dataclasses.asdict(r) for r in self.runs],
         })
 
@@ -159,13 +253,127 @@ def _group_by_risk(risks: np.ndarray, rtol: float) -> np.ndarray:
     return labels
 
 
+FUNCTION_RTOL = 1e-6
+"""Two networks compute the same function on the data when their outputs differ by at most this, relative."""
+
+
+def _group_by_predictions(yhat: np.ndarray, rtol: float) -> np.ndarray:
+    """Label of each network (rows of ``yhat``, shape ``(B, n, d_out)``): in order, a network joins the first label
+    whose first network it matches within ``rtol * (1 + max |yhat|)``, else it starts a new label."""
+    labels = np.empty(yhat.shape[0], dtype=np.int64)
+    representatives: list[int] = []
+    for b in range(yhat.shape[0]):
+        for label, r in enumerate(representatives):
+            scale = 1.0 + max(float(np.max(np.abs(yhat[b]), initial=0.0)),
+                              float(np.max(np.abs(yhat[r]), initial=0.0)))
+            if float(np.max(np.abs(yhat[b] - yhat[r]), initial=0.0)) <= rtol * scale:
+                labels[b] = label
+                break
+        else:
+            labels[b] = len(representatives)
+            representatives.append(b)
+    return labels
+
+
+def group_by_function(arch: Architecture, params: Any, X: Any, *, rtol: float = FUNCTION_RTOL) -> np.ndarray:
+    r"""Label networks by the function they compute on the data: equal labels for equal predictions.
+
+    Networks ``a`` and ``b`` match when :math:`\max_{i,j} |\hat y^a_{ij} - \hat y^b_{ij}| \le
+    \mathrm{rtol}\,(1 + \max(|\hat y^a|, |\hat y^b|))`. This identifies parameter points up to the network's
+    symmetries: a permutation of hidden units or a positive rescaling of a homogeneous unit computes the same
+    function, and the minima along a valley of equal risk share their outputs on the training data (He et al.
+    2020), while the risk sees the parameters only through these outputs. Matching is not transitive, so labels
+    are given greedily: in batch order, a network takes the label of the first earlier *representative* (the
+    first network of a label) it matches, else a new label. Give the networks lowest risk first to make the
+    representatives the best points.
+
+    Args:
+        arch: the architecture. params: a batch of ``B`` networks. X: inputs ``(n, d_in)``.
+        rtol: the relative tolerance.
+
+    Returns:
+        Labels ``0, 1, ...`` of shape ``(B,)``, numbered in order of first appearance.
+
+    Raises:
+        InvalidInputError: for parameters or inputs of the wrong shape, or a negative ``rtol``.
+
+    Examples:
+        Swapping the two hidden units and rescaling one of them changes the parameters, not the function:
+
+        >>> from cellscape import mlp
+        >>> arch = mlp(1, [2], 1)
+        >>> a = [([[1.0], [-1.0]], [0.0, 0.5]), ([[2.0, 3.0]], [0.0])]
+        >>> b = [([[-2.0], [1.0]], [1.0, 0.0]), ([[1.5, 2.0]], [0.0])]
+        >>> c = [([[1.0], [1.0]], [0.0, 0.5]), ([[2.0, 3.0]], [0.0])]
+        >>> stacked = [tuple(np.stack([p[l][i] for p in (a, b, c)]) for i in range(2)) for l in range(2)]
+        >>> group_by_function(arch, stacked, [[-1.0], [0.0], [1.0]]).tolist()
+        [0, 0, 1]
+
+    References:
+        F. He, B. Wang, D. Tao. Piecewise linear activations substantially shape the loss surfaces of neural
+        networks. ICLR 2020.
+
+    Notes:
+        One forward pass, then :math:`O(B\,G\,n\,d_{out})` comparisons for ``G`` labels.
+    """
+    rtol = check_float(rtol, name="rtol", func="group_by_function", minimum=0.0)
+    return _group_by_predictions(np.asarray(forward(arch, params, X)), rtol)
+
+
+def _categorize(certificates: list[Certificate | None], risks: np.ndarray, rtol: float) -> list[EndpointCategory]:
+    """The category of each endpoint; ``None`` stands for a diverged run (not certified)."""
+    level = min((float(risks[b]) for b, c in enumerate(certificates) if c is not None and c.is_minimum),
+                default=math.nan)
+    categories = []
+    for b, cert in enumerate(certificates):
+        if cert is None or cert.status is CertificateStatus.NOT_CRITICAL:
+            categories.append(EndpointCategory.NOT_CONVERGED)
+        elif cert.is_minimum:
+            lowest = float(risks[b]) <= level * (1 + rtol) + 1e-12
+            categories.append(EndpointCategory.GLOBAL if lowest else EndpointCategory.SPURIOUS)
+        elif cert.status is CertificateStatus.SADDLE:
+            categories.append(EndpointCategory.SADDLE)
+        else:
+            categories.append(EndpointCategory.INCONCLUSIVE)
+    return categories
+
+
+def _distinct_minima(runs: tuple[RunRecord, ...], certificates: list[Certificate | None],
+                     yhat: np.ndarray) -> tuple[DistinctMinimum, ...]:
+    """Group the certified minima (lowest risk first) by the function they compute on the data."""
+    order = sorted((r.index for r in runs if r.category in (EndpointCategory.GLOBAL, EndpointCategory.SPURIOUS)),
+                   key=lambda b: (runs[b].risk, b))
+    labels = _group_by_predictions(yhat[order], FUNCTION_RTOL)
+    minima = []
+    for label in range(int(labels.max(initial=-1)) + 1):
+        members = [order[i] for i in np.nonzero(labels == label)[0]]
+        valleys = [v for b in members if (v := certificates[b].valley_dimension) is not None]
+        minima.append(DistinctMinimum(
+            index=label,
+            risk=runs[members[0]].risk,
+            count=len(members),
+            category=runs[members[0]].category,
+            on_boundary=any(runs[b].on_boundary for b in members),
+            valley_dimension=max(valleys) if valleys else None,
+            runs=tuple(sorted(members)),
+        ))
+    return tuple(minima)
+
+
 def run_survey(
     config: SurveyConfig = SurveyConfig(),
     *,
     dataset: Dataset | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SurveyResult:
-    """Train ``config.runs`` networks at once and report their endpoints grouped by risk.
+    """Train ``config.runs`` networks at once, certify their endpoints and group them by risk and by function.
+
+    Every endpoint of a run that did not diverge is certified with :func:`cellscape.certify.certify` (the
+    survey's loss and data, default tolerances except ``tie_tol=config.tie_tol``), and every endpoint is given an
+    :class:`EndpointCategory` (a diverged run is ``not_converged``). The certified minima
+    are then grouped into distinct minima by :func:`group_by_function` (lowest risk first): two minima are the
+    same when their predictions on the training data agree, which identifies points related by the network's
+    symmetries and points of one valley.
 
     Args:
         config: the survey configuration.
@@ -174,6 +382,11 @@ def run_survey(
 
     Raises:
         InvalidInputError: for a bad configuration or dataset.
+
+    Notes:
+        Training costs ``steps`` batched gradient steps; certifying costs, per endpoint inside a cell, one
+        Hessian (:math:`O(P^3)` for ``P`` parameters) and on a boundary :math:`2^M` small linear programs (see
+        :func:`cellscape.certify.certify`); grouping the minima costs one forward pass.
     """
     data = dataset if dataset is not None else load_data(config.data, seed=config.seed)
     loss = parse_loss(config.loss)
@@ -187,12 +400,26 @@ def run_survey(
     ties = pattern.n_ties(tol=config.tie_tol)
     cells = [c.digest for c in pattern.cells()]
     labels = _group_by_risk(trained.risk, config.risk_rtol)
-    runs = tuple(
-        RunRecord(b, float(trained.risk[b]), float(trained.grad_norm[b]), float(radius[b]), int(ties[b]),
-                  cells[b], int(trained.steps[b]), bool(trained.converged[b]), bool(trained.diverged[b]),
-                  int(labels[b]))
-        for b in range(config.runs)
-    )
+    certificates: list[Certificate | None] = [None] * config.runs  # None: a diverged run, not certified
+    finite = np.nonzero(~trained.diverged)[0]
+    if finite.size:
+        found = certify(arch, trained.params[finite], data.X, data.y, loss=loss, tie_tol=config.tie_tol)
+        for b, cert in zip(finite, found):
+            certificates[b] = cert
+    categories = _categorize(certificates, trained.risk, config.risk_rtol)
+    records = []
+    for b, (cert, category) in enumerate(zip(certificates, categories)):
+        minimum = category in (EndpointCategory.GLOBAL, EndpointCategory.SPURIOUS)
+        records.append(RunRecord(
+            index=b, risk=float(trained.risk[b]), grad_norm=float(trained.grad_norm[b]), radius=float(radius[b]),
+            n_ties=int(ties[b]), cell=cells[b], steps=int(trained.steps[b]), converged=bool(trained.converged[b]),
+            diverged=bool(trained.diverged[b]), group=int(labels[b]),
+            status=None if cert is None else cert.status.value, category=category,
+            on_boundary=minimum and cert is not None and cert.n_ties > 0,
+        ))
+    runs = tuple(records)
+    counts = {c.value: sum(r.category is c for r in runs) for c in EndpointCategory}
+    minima = _distinct_minima(runs, certificates, np.asarray(forward(arch, trained.params, data.X)))
     groups = []
     for g in range(int(labels.max()) + 1):
         members = [r for r in runs if r.group == g]
@@ -214,4 +441,7 @@ def run_survey(
         runs=runs,
         groups=tuple(groups),
         best_risk=float(np.min(trained.risk)),
+        minima=minima,
+        counts=counts,
+        n_on_boundary=sum(r.on_boundary for r in runs),
     )
