@@ -294,3 +294,27 @@ def test_rationalised_exact_mode_with_a_stated_denominator():
     assert "1/6" in cert.message
     with pytest.raises(cs.InvalidInputError, match="`denominator`"):
         certify(arch, theta, three.X, three.y, denominator=3)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_two_ties_on_one_unit_per_unit_matches_exhaustive(seed):
+    """A unit whose kink passes exactly through two samples (the top edge of the data in x_2)."""
+    rng = np.random.default_rng(1000 + seed)
+    X, y, trained = _trained_dyadic(2, 1 + seed % 2)
+    X = X.copy()
+    top = X[:, 1].max() + 0.25
+    a, b = rng.choice(len(X), size=2, replace=False)
+    X[[a, b], 1] = top
+    if X[a, 0] == X[b, 0]:
+        X[b, 0] += 0.25
+    K0 = trained.weights[0].shape[1]
+    v = [0.5, -0.5, 2.0, -2.0][seed % 4]
+    arch = cs.mlp(2, [K0 + 1], 1)
+    theta = [(np.vstack([trained.weights[0][0], [0.0, 0.5]]), np.concatenate([trained.biases[0][0], [-top / 2]])),
+             (np.hstack([trained.weights[1][0], [[v]]]), trained.biases[1][0])]
+    exhaustive = certify(arch, theta, X, y, boundary_method="exhaustive")[0]
+    per_unit = certify(arch, theta, X, y, boundary_method="per_unit")[0]
+    assert per_unit.n_ties == exhaustive.n_ties >= 2
+    assert per_unit.status == exhaustive.status, (per_unit.message, exhaustive.message)
+    assert per_unit.grad_norm == pytest.approx(exhaustive.grad_norm, rel=1e-6, abs=1e-9)
+    _check_against_brute_force(arch, theta, X, y, per_unit, seed=seed)

@@ -814,9 +814,12 @@ def _boundary_per_unit(point: _Point) -> Certificate:
     All adjacent pieces share the outputs at the point, and a tie of unit ``k`` changes only the gradient block of
     ``(w_k, b_k)``: by :math:`v_k \ell'_t s_\pm \tilde x_t`. So the KKT conditions of the ``2^M`` pieces split
     into: the blocks that no tie touches vanish, and for every tied unit and each of its ``2^{M_k}`` sign choices
-    :math:`v_k g_k^\sigma \in \operatorname{cone}\{\sigma_t \tilde x_t\}` (non-negative least squares, with a
-    largest-slack LP for a descent direction). The Clarke minimum-norm element is a bounded least-squares problem
-    with one slope variable per tie.
+    :math:`v_k g_k^\sigma \in \operatorname{cone}\{\sigma_t \tilde x_t\}`. When the unit's tied inputs are
+    linearly independent (general position) these reduce to two sign conditions per tie on the extreme rays,
+    ``O(M_k)`` work; otherwise each sign choice is checked by non-negative least squares. A violated condition is
+    turned into a descent direction by a largest-slack LP. The Clarke minimum-norm element is a bounded
+    least-squares problem with one slope variable per tie. With a convex loss each piece is a convex program in
+    the z-coordinates, so these first-order conditions suffice (YSJ-b's second-order QP is not needed).
     """
     arch, opts = point.arch, point.opts
     w_in, v = _hidden_and_output(point)
@@ -855,7 +858,7 @@ def _boundary_per_unit(point: _Point) -> Certificate:
                 f"on a boundary with {len(point.ties)} ties, the gradient of the blocks no tie touches has norm "
                 f"{rest_norm:.3e} > {opts.grad_tol:g}", "per_unit", grad_norm=rest_norm,
                 pieces_examined=examined, **_descent_fields(found))
-    adjacent, worst = 0, 0.0
+    units = []
     for k, ties in by_unit.items():
         tied_samples = [t.sample for t in ties]
         mask = np.ones(n, dtype=bool)
@@ -872,30 +875,61 @@ def _boundary_per_unit(point: _Point) -> Certificate:
             clarke_sq += float(np.sum((A @ fit.x - b) ** 2))
         else:
             clarke_sq += float(np.sum(b**2))
-        for choice in itertools.product((0, 1), repeat=len(ties)):
+        units.append((k, ties, base, lower, upper, Xk))
+    clarke = math.sqrt(clarke_sq)
+    adjacent, worst = 0, 0.0
+
+    def descent_on(k: int, choice: tuple[int, ...], base, lower, upper, Xk) -> Certificate | None:
+        """Largest-slack LP for a descent of unit k's input weights into the sign choice ``choice``."""
+        sign = np.where(np.array(choice) == 1, 1.0, -1.0)
+        rows = sign[:, None] * Xk
+        g = base + np.where(np.array(choice) == 1, upper, lower) @ Xk
+        slack, d = _largest_slack(rows, g)
+        if slack <= opts.lp_tol:
+            return None
+        direction = np.zeros(point.flat.size)
+        direction[in_coords(k)] = d
+        found = _verify_descent(point, direction, max_step=1e-2)
+        if found is None:
+            return None
+        return _certificate(
+            point, CertificateStatus.NOT_CRITICAL if clarke > opts.grad_tol else CertificateStatus.SADDLE,
+            f"on a boundary with {len(point.ties)} ties: moving unit {k}'s input weights into the piece "
+            f"{''.join(map(str, choice))} of its ties decreases the risk to first order (slack {slack:.1e})",
+            "per_unit", grad_norm=clarke, pieces_examined=examined, pieces_adjacent=adjacent, **_descent_fields(found))
+
+    for k, ties, base, lower, upper, Xk in units:
+        if np.linalg.matrix_rank(Xk) == len(ties):
+            # independent tied inputs (general position): every sign choice is adjacent, and with
+            # base = sum_t beta_t x_t + r the KKT conditions of all 2^M_k choices are r = 0 and, tie by tie,
+            # beta_t + upper_t >= 0 (side +) and beta_t + lower_t <= 0 (side -): the extreme rays
+            beta = np.linalg.lstsq(Xk.T, base, rcond=None)[0]
+            perp = float(np.linalg.norm(base - Xk.T @ beta))
+            plus, minus = beta + upper, -(beta + lower)
+            violation = max(perp, float(np.max(-plus, initial=0.0)), float(np.max(-minus, initial=0.0)))
+            adjacent += 2 ** len(ties)
+            if violation <= opts.kkt_tol:
+                worst = max(worst, violation)
+                continue
+            choice = tuple(0 if (plus[t] >= -opts.kkt_tol and minus[t] < -opts.kkt_tol) else 1
+                           for t in range(len(ties)))
+            cert = descent_on(k, choice, base, lower, upper, Xk)
+            if cert is not None:
+                return cert
+        for choice in itertools.product((0, 1), repeat=len(ties)):  # dependent inputs, or no descent confirmed
             sign = np.where(np.array(choice) == 1, 1.0, -1.0)
             rows = sign[:, None] * Xk
-            interior, d_int = _largest_slack(rows, None)
+            interior, _ = _largest_slack(rows, None)
             if interior <= opts.lp_tol:
                 continue
-            adjacent += 1
+            if np.linalg.matrix_rank(Xk) != len(ties):
+                adjacent += 1
+            cert = descent_on(k, choice, base, lower, upper, Xk)
+            if cert is not None:
+                return cert
             g = base + np.where(np.array(choice) == 1, upper, lower) @ Xk
-            slack, d = _largest_slack(rows, g)
-            if slack > opts.lp_tol:
-                direction = np.zeros(point.flat.size)
-                direction[in_coords(k)] = d
-                found = _verify_descent(point, direction, max_step=1e-2)
-                if found is not None:
-                    clarke = math.sqrt(clarke_sq)
-                    return _certificate(
-                        point, CertificateStatus.NOT_CRITICAL if clarke > opts.grad_tol else CertificateStatus.SADDLE,
-                        f"on a boundary with {len(point.ties)} ties: moving unit {k}'s input weights into the piece "
-                        f"{''.join(map(str, choice))} of its ties decreases the risk to first order (slack "
-                        f"{slack:.1e})", "per_unit", grad_norm=clarke, pieces_examined=examined,
-                        pieces_adjacent=adjacent, **_descent_fields(found))
             _, residual = scipy.optimize.nnls(rows.T, g, maxiter=50 * max(1, len(ties)))
             worst = max(worst, residual)
-    clarke = math.sqrt(clarke_sq)
     common = dict(grad_norm=clarke, pieces_examined=examined, pieces_adjacent=adjacent)
     if rest_norm > opts.grad_tol or worst > opts.kkt_tol:
         return _certificate(
