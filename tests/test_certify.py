@@ -201,7 +201,7 @@ def _trained_dyadic(d, K0):
     return _TRAINED_CACHE[d, K0]
 
 
-@pytest.mark.parametrize("seed", range(48))
+@pytest.mark.parametrize("seed", range(120))
 def test_boundary_minima_and_non_minima_agree_with_brute_force(seed):
     """A converged network plus one ReLU unit whose kink passes exactly through one sample and which is dead on
     the others: a boundary point that is a local minimum or not depending on the sign of its output weight
@@ -318,3 +318,17 @@ def test_two_ties_on_one_unit_per_unit_matches_exhaustive(seed):
     assert per_unit.status == exhaustive.status, (per_unit.message, exhaustive.message)
     assert per_unit.grad_norm == pytest.approx(exhaustive.grad_norm, rel=1e-6, abs=1e-9)
     _check_against_brute_force(arch, theta, X, y, per_unit, seed=seed)
+
+
+def test_exact_mode_proves_per_unit_descents():
+    X, y, trained = _trained_dyadic(1, 1)
+    scores = X[:, 0]
+    top = int(np.argmax(scores))
+    residual = float(np.asarray(cs.forward(cs.mlp(1, [1], 1), trained, X))[0, top, 0] - y[top, 0])
+    arch = cs.mlp(1, [2], 1)
+    v = -np.sign(residual)  # against the residual: activating the unit at the tied sample descends
+    theta = [(np.vstack([trained.weights[0][0], [1.0]]), np.concatenate([trained.biases[0][0], [-scores[top]]])),
+             (np.hstack([trained.weights[1][0], [[v]]]), trained.biases[1][0])]
+    cert = certify(arch, theta, X, y, arithmetic="exact")[0]
+    assert cert.method == "per_unit" and cert.status in DESCENDS
+    assert cert.arithmetic is Arithmetic.EXACT and "directional derivative" in cert.message

@@ -998,8 +998,8 @@ def _exact_check(cert: Certificate, arch: Architecture, loss: Loss, qparams: Exa
                             dtype=np.int64).reshape(Yq.nrows(), -1)
     risk_q = frozen_risk_exact(arch, loss, qparams, tuple(pieces), exact_lp, Xq, Yq)
     cert = dataclasses.replace(cert, risk_exact=fmpq_to_fraction(risk_q))
-    if ties and cert.method == "per_unit" and cert.is_minimum:
-        return _exact_per_unit_minimum(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp)
+    if ties and cert.method == "per_unit" and (cert.is_minimum or cert.descent_direction is not None):
+        return _exact_per_unit(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp)
     if ties:
         note = (f"exact verification of the {cert.method} boundary argument for a {cert.status.value} verdict is "
                 "not implemented yet; the verdict rests on floats")
@@ -1018,10 +1018,15 @@ def _exact_check(cert: Certificate, arch: Architecture, loss: Loss, qparams: Exa
     return dataclasses.replace(cert, message=f"{cert.message} ({note})")
 
 
-def _exact_per_unit_minimum(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp) -> Certificate:
-    """Prove a per-unit boundary minimum (one hidden layer, one output) in rationals: the blocks no tie touches
-    have zero gradient, every unit with v_k = 0 has g_k = 0, and for every tied unit with linearly independent
-    tied inputs and every sign choice the KKT multipliers solve their equations exactly and are non-negative."""
+def _exact_per_unit(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp) -> Certificate:
+    """Re-verify a per-unit boundary certificate (one hidden layer, one output) in rationals.
+
+    A minimum: the blocks no tie touches have zero gradient, every unit with v_k = 0 has g_k = 0, and for every
+    tied unit with linearly independent tied inputs and every sign choice the KKT multipliers solve their
+    equations exactly and are non-negative. A descent: the (rationalised) direction moves one unit's input
+    weights strictly into one sign choice of its ties, where the exact directional derivative is negative (the
+    tie constraints are linear in those weights, so the ray enters that piece); or it moves only untied blocks
+    along which the exact gradient is not zero."""
     n = Xq.nrows()
     act = arch.activations[0]
     s_tab = [flint.fmpq(v.numerator, v.denominator) for v in act.slopes]
@@ -1039,6 +1044,33 @@ def _exact_per_unit_minimum(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact
     def fail(reason: str) -> Certificate:
         message = f"the float verdict ({cert.status.value}) is not confirmed exactly: {reason}"
         return dataclasses.replace(cert, status=CertificateStatus.INCONCLUSIVE, message=message)
+
+    if not cert.is_minimum:
+        dq = [flint.fmpq(*float(x).as_integer_ratio()) for x in cert.descent_direction]
+        W1_size = K * d
+        moved = [k for k in range(K) if any(dq[k * d + m] != 0 for m in range(d))
+                 or (arch.bias[0] and dq[W1_size + k] != 0)]
+        others = [x for i, x in enumerate(dq) if not any(i == k * d + m for k in moved for m in range(d))
+                  and not (arch.bias[0] and any(i == W1_size + k for k in moved))]
+        if len(moved) != 1 or not ties[moved[0]] or any(x != 0 for x in others):
+            return dataclasses.replace(cert, message=cert.message + " (its exact verification covers descents of "
+                                       "one tied unit's input weights; this one rests on floats)")
+        k = moved[0]
+        delta = [dq[k * d + m] for m in range(d)] + ([dq[W1_size + k]] if arch.bias[0] else [])
+        derivative = zero
+        for i in range(n):
+            along = sum((xt[i][m] * delta[m] for m in range(len(delta))), zero)
+            if i in ties[k]:
+                if along == 0:
+                    return fail(f"the direction stays on the tie of unit {k} at sample {i}")
+                j = sum(1 for b in bps if b <= z1[i, k]) - (0 if along > 0 else 1)
+            else:
+                j = int(pieces[0][i, k])
+            derivative += dl[i] * v[k] * s_tab[j] * along
+        if derivative < 0:
+            note = f"; verified exactly: the directional derivative into that piece is {float(derivative):.3e}"
+            return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT, message=cert.message + note)
+        return fail(f"the exact directional derivative along the descent direction is {float(derivative):.3e}")
 
     if arch.bias[1] and sum(dl, zero) != 0:
         return fail("the output bias has a non-zero exact derivative")
