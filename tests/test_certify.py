@@ -332,3 +332,48 @@ def test_exact_mode_proves_per_unit_descents():
     cert = certify(arch, theta, X, y, arithmetic="exact")[0]
     assert cert.method == "per_unit" and cert.status in DESCENDS
     assert cert.arithmetic is Arithmetic.EXACT and "directional derivative" in cert.message
+
+
+def _deep_interpolating(seed):
+    """A 2-3-2-1 ReLU network on dyadic data with targets equal to its own outputs (exact in floats)."""
+    rng = np.random.default_rng(seed)
+    arch = cs.mlp(2, [3, 2], 1)
+    X = rng.integers(-8, 9, size=(30, 2)) / 8
+    theta = [(rng.integers(-4, 5, size=(3, 2)) / 4, rng.integers(-4, 5, size=3) / 4 + 1 / 64),
+             (rng.integers(-4, 5, size=(2, 3)) / 4, rng.integers(-4, 5, size=2) / 4 + 1 / 64),
+             (rng.integers(-4, 5, size=(1, 2)) / 4 + 1 / 8, np.array([0.25]))]
+    return arch, theta, X, np.asarray(cs.forward(arch, theta, X))[0]
+
+
+def test_exact_second_order_certificate_of_a_deep_network():
+    arch, theta, X, y = _deep_interpolating(15)
+    # shift the targets by an affine map of the output-layer's inputs? No: perturbing y breaks criticality, so
+    # the exact verdict on the perturbed data must be "not critical" (proved by the exact gradient)
+    y_shifted = y.copy()
+    y_shifted[0] += 0.5
+    shifted = certify(arch, theta, X, y_shifted, arithmetic="exact")[0]
+    assert shifted.status is CertificateStatus.NOT_CRITICAL and shifted.arithmetic is Arithmetic.EXACT
+    # at zero risk the point is a global minimum; with the zero-risk rule disabled by a tiny target change that
+    # keeps criticality impossible, the second-order path is exercised through the exact Hessian directly:
+    from cellscape.certify import _exact_derivatives, _exact_null_space, _invariance_vectors, _is_positive_definite_exact
+    from cellscape.networks import exact_params
+
+    q = exact_params(arch, theta)
+    pieces = tuple(p[0] for p in cs.activation_pattern(arch, theta, X).pieces)
+    grad, H = _exact_derivatives(arch, cs.parse_loss("squared"), q, X, y, pieces, None, hessian=True)
+    assert all(g == 0 for g in grad)
+    values = np.array([x for x in __import__("cellscape.certify", fromlist=["_exact_flat"])._exact_flat(q)],
+                      dtype=object)
+    vectors = _invariance_vectors(arch, pieces, values)
+    import flint
+
+    S = flint.fmpq_mat(len(grad), len(vectors), [flint.fmpq(0) + vectors[j][i] for i in range(len(grad))
+                                                  for j in range(len(vectors))])
+    Q = _exact_null_space(S)
+    assert (S.transpose() * Q).is_zero() if hasattr(S, "is_zero") else all(
+        x == 0 for x in (S.transpose() * Q).entries())
+    assert _is_positive_definite_exact(Q.transpose() * H * Q)  # this instance's Hessian is pd off the invariances
+    float_cert = certify(arch, theta, X, y)[0]
+    assert float_cert.method == "zero_risk" and float_cert.is_minimum
+    exact_cert = certify(arch, theta, X, y, arithmetic="exact")[0]
+    assert exact_cert.is_minimum and exact_cert.arithmetic is Arithmetic.EXACT

@@ -323,11 +323,15 @@ def _verify_descent(point: _Point, direction: np.ndarray, *, max_step: float = 1
     return d, float(steps[best]), float(decrease[best])
 
 
-def _invariance_basis(point: _Point) -> np.ndarray:
-    """Orthonormal basis (columns) of the span of the exact invariance directions of the risk at the point."""
-    arch = point.arch
-    params = unflatten_params(arch, point.flat[None, :]).numpy()
-    vectors = []
+def _invariance_vectors(arch: Architecture, pieces: tuple[np.ndarray, ...], values: np.ndarray) -> list[np.ndarray]:
+    """Tangent vectors of the exact invariances of the cell risk at the flat parameters ``values`` (float64, or
+    an object array of rationals for exact use; the vectors have the same dtype).
+
+    Positive rescaling of every homogeneous unit; every weight into a unit that is flat (slope 0) on every sample;
+    every weight out of a unit that outputs 0 on every sample; and, for two units in the same single piece on every
+    sample (they act linearly on the data), adding ``t z_m`` to ``z_j`` while taking ``t W_{l+1}[:, j]`` from
+    ``W_{l+1}[:, m]`` (and adding ``t W_{l+1}[:, j] c`` to ``b_{l+1}``, ``c`` the piece's intercept).
+    """
     offsets, offset = [], 0
     for w_shape, b_shape in arch.layer_shapes():
         w_off = offset
@@ -335,59 +339,60 @@ def _invariance_basis(point: _Point) -> np.ndarray:
         b_off = offset if b_shape is not None else None
         offset += b_shape[0] if b_shape is not None else 0
         offsets.append((w_off, b_off))
-    P = point.flat.size
-    slopes, intercepts = point.tables(point.pieces)
+    P = values.size
+    vectors: list[np.ndarray] = []
+
+    def zeros() -> np.ndarray:
+        return np.zeros(P, dtype=values.dtype)
+
     for l, act in enumerate(arch.activations):
-        W_out = params.weights[l + 1][0]
         w_off, b_off = offsets[l]
-        w_next, _ = offsets[l + 1]
-        d_prev = arch.widths[l]
-        d_next_in = arch.widths[l + 1]
-        for k in range(arch.widths[l + 1]):
-            in_idx = [w_off + k * d_prev + j for j in range(d_prev)] + ([b_off + k] if b_off is not None else [])
-            out_idx = [w_next + m * d_next_in + k for m in range(arch.widths[l + 2])]
+        w_next, b_next = offsets[l + 1]
+        d_prev, width, d_next = arch.widths[l], arch.widths[l + 1], arch.widths[l + 2]
+
+        ins = [[w_off + k * d_prev + j for j in range(d_prev)] + ([b_off + k] if b_off is not None else [])
+               for k in range(width)]
+        outs = [[w_next + m * width + k for m in range(d_next)] for k in range(width)]
+
+        for k in range(width):
             if act.is_homogeneous:
-                v = np.zeros(P)
-                v[in_idx] = point.flat[in_idx]
-                v[out_idx] = -W_out[:, k]
-                if np.any(v):
+                v = zeros()
+                v[ins[k]] = values[ins[k]]
+                v[outs[k]] = -values[outs[k]]
+                if np.any(v != 0):
                     vectors.append(v)
-            flat_in = np.all(slopes[l][:, k] == 0)
-            zero_out = flat_in and np.all(intercepts[l][:, k] == 0)
-            if flat_in:
-                for idx in in_idx:
-                    e = np.zeros(P)
-                    e[idx] = 1.0
-                    vectors.append(e)
-            if zero_out:
-                for idx in out_idx:
-                    e = np.zeros(P)
-                    e[idx] = 1.0
-                    vectors.append(e)
-        # units in one piece on every sample act linearly on the data: adding t z_m to z_j and taking t W_{l+1}[:, j]
-        # from W_{l+1}[:, m] (and t W_{l+1}[:, j] c into b_{l+1}) leaves the outputs unchanged on the cell
-        single = [k for k in range(arch.widths[l + 1]) if np.all(point.pieces[l][:, k] == point.pieces[l][0, k])]
-        _, b_next = offsets[l + 1]
+            unit_pieces = set(int(p) for p in pieces[l][:, k])
+            flat_in = all(act.slopes[p] == 0 for p in unit_pieces)
+            zero_out = flat_in and all(act.intercepts[p] == 0 for p in unit_pieces)
+            for idx in (ins[k] if flat_in else []) + (outs[k] if zero_out else []):
+                e = zeros()
+                e[idx] = 1
+                vectors.append(e)
+        single = [k for k in range(width) if np.all(pieces[l][:, k] == pieces[l][0, k])]
         for j in single:
             for m in single:
-                if j == m or point.pieces[l][0, j] != point.pieces[l][0, m]:
+                if j == m or pieces[l][0, j] != pieces[l][0, m]:
                     continue
-                c_jm = float(act.intercepts[int(point.pieces[l][0, j])])
+                c_jm = act.intercepts[int(pieces[l][0, j])]
                 if c_jm != 0 and b_next is None:
                     continue
-                v = np.zeros(P)
-                v[[w_off + j * d_prev + i for i in range(d_prev)]] = params.weights[l][0][m]
-                if b_off is not None:
-                    v[b_off + j] = params.biases[l][0][m]
-                v[[w_next + r * d_next_in + m for r in range(arch.widths[l + 2])]] = -W_out[:, j]
+                v = zeros()
+                v[ins[j]] = values[ins[m]]
+                v[outs[m]] = -values[outs[j]]
                 if c_jm != 0:
-                    v[[b_next + r for r in range(arch.widths[l + 2])]] = W_out[:, j] * c_jm
-                if np.any(v):
+                    scale = float(c_jm) if values.dtype != object else flint.fmpq(c_jm.numerator, c_jm.denominator)
+                    v[[b_next + r for r in range(d_next)]] = values[outs[j]] * scale
+                if np.any(v != 0):
                     vectors.append(v)
+    return vectors
+
+
+def _invariance_basis(point: _Point) -> np.ndarray:
+    """Orthonormal basis (columns) of the span of the exact invariance directions of the risk at the point."""
+    vectors = _invariance_vectors(point.arch, point.pieces, point.flat)
     if not vectors:
-        return np.zeros((P, 0))
-    V = np.array(vectors).T
-    U, s, _ = np.linalg.svd(V, full_matrices=False)
+        return np.zeros((point.flat.size, 0))
+    U, s, _ = np.linalg.svd(np.array(vectors).T, full_matrices=False)
     rank = int(np.sum(s > 1e-10 * max(s[0], 1e-300)))
     return U[:, :rank]
 
@@ -665,6 +670,17 @@ def _second_order(point: _Point, grad_norm: float, radius: float, H_info: dict[s
         f"critical with a positive semi-definite Hessian (smallest eigenvalue {lam_min:.1e} off the invariance "
         "directions): deciding needs terms of order higher than two", "second_order",
         grad_norm=grad_norm, radius=radius, **public)
+
+
+def _zero_risk(point: _Point) -> Certificate:
+    """Every sample at the loss's minimum value 0 (all but logistic and cross-entropy attain it): a global
+    minimum, whatever the cell structure; non-strict when the risk has exact invariances at the point."""
+    valley = bool(_invariance_vectors(point.arch, point.pieces, point.flat))
+    return _certificate(
+        point, CertificateStatus.NONSTRICT_MINIMUM if valley else CertificateStatus.MINIMUM,
+        "the risk is 0, the smallest value the loss takes: a global minimum" + (
+            " (exact invariances give a valley)" if valley else "; strictness not decided"),
+        "zero_risk", grad_norm=float(np.linalg.norm(point.grad())))
 
 
 # ---------------------------------------------------------------------------------------------- on boundaries
@@ -998,6 +1014,13 @@ def _exact_check(cert: Certificate, arch: Architecture, loss: Loss, qparams: Exa
                             dtype=np.int64).reshape(Yq.nrows(), -1)
     risk_q = frozen_risk_exact(arch, loss, qparams, tuple(pieces), exact_lp, Xq, Yq)
     cert = dataclasses.replace(cert, risk_exact=fmpq_to_fraction(risk_q))
+    if cert.method == "zero_risk":
+        if risk_q == 0:
+            return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT,
+                                       message=cert.message + "; verified exactly: the exact risk is 0")
+        return dataclasses.replace(cert, status=CertificateStatus.INCONCLUSIVE, message=(
+            f"the float risk is 0 but the exact risk is {fmpq_to_fraction(risk_q)}: the float verdict does not "
+            "carry over to the exact point"))
     if ties and cert.method == "per_unit" and (cert.is_minimum or cert.descent_direction is not None):
         return _exact_per_unit(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp)
     if ties:
@@ -1012,9 +1035,11 @@ def _exact_check(cert: Certificate, arch: Architecture, loss: Loss, qparams: Exa
                                        "exactly: the risk equals the exact best affine risk")
         return dataclasses.replace(cert, status=CertificateStatus.INCONCLUSIVE, message=(
             f"the exact risk {fmpq_to_fraction(risk_q)} differs from the exact best affine risk {fit.risk_exact}"))
+    elif cert.method in ("second_order", "gradient") and point.flat.size <= _EXACT_HESSIAN_LIMIT:
+        return _exact_second_order(cert, arch, loss, qparams, Xq, Yq, tuple(pieces), exact_lp)
     else:
-        note = (f"exact verification of the {cert.method} argument with the {loss.spec} loss is not implemented "
-                "yet; the verdict rests on floats")
+        note = (f"exact verification of the {cert.method} argument with the {loss.spec} loss and "
+                f"{point.flat.size} parameters is not implemented; the verdict rests on floats")
     return dataclasses.replace(cert, message=f"{cert.message} ({note})")
 
 
@@ -1109,6 +1134,133 @@ def _exact_per_unit(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp) -> 
                 return fail(f"unit {k}, sign choice {''.join(map(str, choice))}: no non-negative exact multipliers")
     return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT, message=cert.message + "; verified exactly: "
                                "zero gradient off the ties and non-negative exact KKT multipliers on every piece")
+
+
+_EXACT_HESSIAN_LIMIT = 60  # parameters; the exact Hessian costs O(P^2) exact risk evaluations
+
+
+def _exact_flat(params: ExactParams) -> list[flint.fmpq]:
+    out = []
+    for w, b in zip(params.weights, params.biases):
+        out.extend(w[i, j] for i in range(w.nrows()) for j in range(w.ncols()))
+        if b is not None:
+            out.extend(b[i, 0] for i in range(b.nrows()))
+    return out
+
+
+def _exact_unflat(arch: Architecture, flat: list[flint.fmpq]) -> ExactParams:
+    layers, offset = [], 0
+    for (rows, cols), b_shape in arch.layer_shapes():
+        W = [flat[offset + i * cols: offset + (i + 1) * cols] for i in range(rows)]
+        offset += rows * cols
+        b = None
+        if b_shape is not None:
+            b = flat[offset: offset + rows]
+            offset += rows
+        layers.append((W, b))
+    return exact_params(arch, layers)
+
+
+def _exact_derivatives(arch, loss, qparams, Xq, Yq, pieces, exact_lp, *, hessian: bool):
+    """Exact gradient (and Hessian) of the cell polynomial at a rational point, from exact interpolation of the
+    polynomial ``t -> R_cell(theta + t u)`` (degree at most ``2L``) along coordinate directions and their sums."""
+    theta = _exact_flat(qparams)
+    P = len(theta)
+    degree = 2 * arch.n_layers
+    nodes = [flint.fmpq(j - degree // 2) for j in range(degree + 1)]
+    vandermonde_inv = flint.fmpq_mat(degree + 1, degree + 1, [t**e for t in nodes for e in range(degree + 1)]).inv()
+
+    def coefficients(u: dict[int, int]) -> flint.fmpq_mat:
+        values = []
+        for t in nodes:
+            moved = list(theta)
+            for a, scale in u.items():
+                moved[a] = moved[a] + t * scale
+            values.append(frozen_risk_exact(arch, loss, _exact_unflat(arch, moved), pieces, exact_lp, Xq, Yq))
+        return vandermonde_inv * flint.fmpq_mat(degree + 1, 1, values)
+
+    single = [coefficients({a: 1}) for a in range(P)]
+    grad = [single[a][1, 0] for a in range(P)]
+    if not hessian:
+        return grad, None
+    H = flint.fmpq_mat(P, P)
+    for a in range(P):
+        H[a, a] = 2 * single[a][2, 0]
+        for b in range(a + 1, P):
+            H[a, b] = H[b, a] = coefficients({a: 1, b: 1})[2, 0] - single[a][2, 0] - single[b][2, 0]
+    return grad, H
+
+
+def _exact_null_space(S: flint.fmpq_mat) -> flint.fmpq_mat:
+    """A basis (columns) of {x : S^T x = 0} in rationals; S is P x m."""
+    A = S.transpose()
+    R, rank = A.rref()
+    P = A.ncols()
+    pivots, row = [], 0
+    for col in range(P):
+        if row < rank and R[row, col] != 0:
+            pivots.append(col)
+            row += 1
+    free = [col for col in range(P) if col not in pivots]
+    basis = flint.fmpq_mat(P, len(free))
+    for j, f in enumerate(free):
+        basis[f, j] = 1
+        for r, pcol in enumerate(pivots):
+            basis[pcol, j] = -R[r, f]
+    return basis
+
+
+def _is_positive_definite_exact(M: flint.fmpq_mat) -> bool:
+    """All pivots of the symmetric Gaussian elimination (LDL^T without pivoting) are positive."""
+    n = M.nrows()
+    A = [[M[i, j] for j in range(n)] for i in range(n)]
+    for k in range(n):
+        if A[k][k] <= 0:
+            return False
+        for i in range(k + 1, n):
+            factor = A[i][k] / A[k][k]
+            for j in range(k, n):
+                A[i][j] -= factor * A[k][j]
+    return True
+
+
+def _exact_second_order(cert, arch, loss, qparams, Xq, Yq, pieces, exact_lp) -> Certificate:
+    """Re-verify a gradient or second-order certificate exactly: the exact gradient, then the exact Hessian on
+    the exact complement of the invariance directions."""
+    need_hessian = cert.status is not CertificateStatus.NOT_CRITICAL
+    grad, H = _exact_derivatives(arch, loss, qparams, Xq, Yq, pieces, exact_lp, hessian=need_hessian)
+    if any(g != 0 for g in grad):
+        if cert.status is CertificateStatus.NOT_CRITICAL:
+            return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT,
+                                       message=cert.message + "; verified exactly: the exact gradient is not zero")
+        return dataclasses.replace(
+            cert, status=CertificateStatus.NOT_CRITICAL, arithmetic=Arithmetic.EXACT, valley_dimension=None,
+            message=f"the float analysis found {cert.status.value} within its tolerances, but the exact gradient "
+                    f"is not zero (largest entry {max(abs(float(g)) for g in grad):.1e}): not a critical point")
+    values = np.array(_exact_flat(qparams), dtype=object)
+    vectors = _invariance_vectors(arch, pieces, values)
+    P = len(grad)
+    if vectors:
+        S = flint.fmpq_mat(P, len(vectors), [flint.fmpq(0) + vectors[j][i] for i in range(P)
+                                             for j in range(len(vectors))])
+        Q = _exact_null_space(S)
+    else:
+        Q = flint.fmpq_mat(P, P, [int(i == j) for i in range(P) for j in range(P)])
+    Hs = Q.transpose() * H * Q
+    if cert.is_minimum:
+        if Hs.nrows() == 0 or _is_positive_definite_exact(Hs):
+            return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT, message=cert.message + "; verified "
+                                       "exactly: zero gradient and a positive definite Hessian off the invariances")
+        return dataclasses.replace(cert, status=CertificateStatus.INCONCLUSIVE, message=(
+            "the exact gradient is zero but the exact Hessian is not positive definite off the invariance "
+            "directions: the float verdict is not confirmed"))
+    if cert.status is CertificateStatus.SADDLE and cert.descent_direction is not None:
+        u = flint.fmpq_mat(P, 1, [flint.fmpq(*float(x).as_integer_ratio()) for x in cert.descent_direction])
+        curvature = (u.transpose() * H * u)[0, 0]
+        if curvature < 0:
+            return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT, message=cert.message + "; verified "
+                                       f"exactly: zero gradient and curvature {float(curvature):.3e} < 0")
+    return dataclasses.replace(cert, message=cert.message + " (not confirmed in exact arithmetic)")
 
 
 def _exact_one_hidden_layer(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp) -> Certificate:
@@ -1284,6 +1436,8 @@ def certify(
         if not finite:
             cert = _certificate(point, CertificateStatus.INCONCLUSIVE,
                                 "the risk or its gradient overflows in float64 at this point", "gradient")
+        elif point.risk == 0.0 and loss.name not in (LossName.LOGISTIC, LossName.CROSS_ENTROPY):
+            cert = _zero_risk(point)
         else:
             cert = _interior(point) if not point.ties else _boundary(point)
         if exact:
