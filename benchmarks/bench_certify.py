@@ -2,9 +2,11 @@
 
 The sizes are the issue's: a one-hidden-layer ReLU network with under 1,000 parameters (d = 20, width 40:
 881 parameters) on n = 1,000 samples, with M = 10 ties (ten hidden units whose kink passes exactly through one
-sample each; the data and weights are dyadic, so the ties are exact in floats). The targets are the network's
-own outputs, so the point is a global (hence local) minimum and every adjacent piece goes through the full
-check (interior LP, descent LP, KKT residual) rather than stopping at a first descent.
+sample each; the data and weights are dyadic, so the ties are exact in floats). The targets leave a residual
+orthogonal to every untied gradient block, with each tied unit's output weight of the residual's sign at its tie
+(`cellscape.testing.instances.boundary_point(..., residual=True)`): a non-differentiable local minimum of
+positive risk, so every adjacent piece goes through the full check (interior LP, descent LP, KKT residual)
+rather than stopping at a first descent.
 
 The exhaustive test examines 2^M = 1,024 adjacent pieces, each with two linear programs over all parameters; the
 per-unit test (Yun, Sra and Jadbabaie 2019) examines sum_k 2^{M_k} = 20 small problems. The issue's target is at
@@ -28,7 +30,7 @@ QUICK = {"d": 3, "width": 6, "n": 60, "ties": 3, "repeats": 2, "budget_s": 10.0,
 def make_case(quick: bool = False) -> Case:
     """The benchmark at full size, or small with ``quick``."""
     cfg = QUICK if quick else FULL
-    arch, theta, X, y = boundary_point(cfg["d"], cfg["width"], cfg["n"], cfg["ties"])
+    arch, theta, X, y = boundary_point(cfg["d"], cfg["width"], cfg["n"], cfg["ties"], residual=True)
 
     def run(method: str):
         def go(n_steps: int) -> Any:
@@ -51,6 +53,8 @@ def make_case(quick: bool = False) -> Case:
             raise CheckError(f"Expected {cfg['ties']} ties, found {ex.n_ties} and {pu.n_ties}.")
         if ex.status != pu.status or not ex.is_minimum:
             raise CheckError(f"The two tests disagree or miss the minimum: {ex.status.value} vs {pu.status.value}")
+        if abs(ex.grad_norm - pu.grad_norm) > 1e-8 * max(1.0, ex.grad_norm):
+            raise CheckError(f"The Clarke norms differ: {ex.grad_norm:.3e} (exhaustive) vs {pu.grad_norm:.3e}.")
         start = time.perf_counter()
         again = run("exhaustive")(1)
         per_piece = (time.perf_counter() - start) / max(again.pieces_adjacent, 1)

@@ -271,15 +271,21 @@ def test_bad_options():
 def test_exact_boundary_minimum_is_proved_and_a_float_one_is_not_claimed():
     from cellscape.testing.instances import boundary_point
 
-    arch, theta, X, y = boundary_point(3, 6, 40, 3, seed=1)  # interpolating targets: a global minimum
+    # a minimum on a boundary with positive risk: the residual is orthogonal to every untied gradient block and
+    # each tied unit's output weight has the residual's sign at its tied sample (exact rationals)
+    arch, theta, X, y = boundary_point(3, 6, 80, 3, seed=1, residual=True, exact=True)
     cert = certify(arch, theta, X, y, arithmetic="exact")[0]
-    assert cert.n_ties == 3 and cert.method == "per_unit"
-    assert cert.is_minimum and cert.arithmetic is Arithmetic.EXACT and cert.risk_exact == 0
-    # perturb the targets: the point is no longer critical, and exact mode must not claim anything it cannot
-    y2 = y + np.where(np.arange(len(y))[:, None] == 0, 0.5, 0.0)
-    cert2 = certify(arch, theta, X, y2, arithmetic="exact")[0]
-    assert not (cert2.is_minimum and cert2.arithmetic is Arithmetic.EXACT)
-    _check_against_brute_force(arch, theta, X, y2, cert2)
+    assert cert.n_ties == 3 and cert.method == "per_unit" and cert.risk_exact > 0
+    assert cert.is_minimum and cert.arithmetic is Arithmetic.EXACT
+    y_float = np.array([[float(v) for v in row] for row in y])
+    _check_against_brute_force(arch, theta, X, y_float, cert)
+    # flip one tied unit's output weight: the same boundary is no longer a minimum, and exact mode proves it
+    W2 = theta[1][0].copy()
+    W2[0, 0] = -W2[0, 0]
+    flipped = [theta[0], (W2, theta[1][1])]
+    cert2 = certify(arch, flipped, X, y, arithmetic="exact")[0]
+    assert not cert2.is_minimum
+    _check_against_brute_force(arch, flipped, X, y_float, cert2)
 
 
 def test_rationalised_exact_mode_with_a_stated_denominator():

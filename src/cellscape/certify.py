@@ -82,10 +82,9 @@ from cellscape.networks import (
     as_params,
     exact_params,
     flatten_params,
-    pre_activations_exact,
     unflatten_params,
 )
-from cellscape.patterns import Tie, activation_pattern, certified_radius
+from cellscape.patterns import Tie, activation_pattern, activation_pattern_exact, certified_radius
 
 __all__ = ["CertificateStatus", "Arithmetic", "BoundaryMethod", "Certificate", "certify"]
 
@@ -705,7 +704,7 @@ def _clarke_min_norm(gradients: np.ndarray) -> float:
     m = gradients.shape[0]
     if m == 1:
         return float(np.linalg.norm(gradients[0]))
-    weight = 1e3 * max(1.0, float(np.abs(gradients).max()))
+    weight = 1e6 * max(1.0, float(np.abs(gradients).max()))  # enforces sum(lambda) = 1 to ~1e-12
     A = np.vstack([gradients.T, weight * np.ones((1, m))])
     b = np.concatenate([np.zeros(gradients.shape[1]), [weight]])
     lam, _ = scipy.optimize.nnls(A, b, maxiter=50 * m)
@@ -799,22 +798,30 @@ def _boundary(point: _Point) -> Certificate:
             f"no first-order descent was found on the {adjacent} adjacent pieces, but the largest KKT residual "
             f"{worst:.1e} exceeds {opts.kkt_tol:g}: numerically ambiguous", "adjacent_pieces", **common)
     if arch.n_layers == 2 and arch.d_out == 1:
-        w_in, v = _hidden_and_output(point)
-        cert = _zero_weight_descent(point, v, adjacent_pieces, "adjacent_pieces", 1e-3, **common)
-        if cert is not None:
-            return cert
-        valley = _has_valley(point, w_in, v)
-        return _certificate(
-            point, CertificateStatus.NONSTRICT_MINIMUM if valley else CertificateStatus.MINIMUM,
-            f"on a boundary with {M} ties: each of the {adjacent} adjacent pieces is a convex program in "
-            f"z_k = v_k (w_k, b_k) over a polyhedral cone, and the point satisfies its KKT conditions (largest "
-            f"residual {worst:.1e})" + ("; the minima form a valley" if valley else "; strictness not decided"),
-            "adjacent_pieces", **common)
+        return _one_hidden_layer_boundary_minimum(
+            point, adjacent_pieces, "adjacent_pieces",
+            f"each of the {adjacent} adjacent pieces is a convex program in z_k = v_k (w_k, b_k) over a polyhedral "
+            f"cone, and the point satisfies its KKT conditions (largest residual {worst:.1e})", **common)
     return _certificate(
         point, CertificateStatus.INCONCLUSIVE,
         f"first-order optimal on all {adjacent} adjacent pieces (largest KKT residual {worst:.1e}); second-order "
         "conditions on boundaries are decided only for one hidden layer with one output", "adjacent_pieces",
         **common)
+
+
+def _one_hidden_layer_boundary_minimum(point: _Point, pieces: list[tuple[Any, Any, np.ndarray | None]],
+                                       method: str, how: str, **common: Any) -> Certificate:
+    """The end of both boundary tests for one hidden layer and one output once every adjacent piece satisfies
+    its KKT conditions: rule out second-order descents through units with v_k = 0, then a minimum."""
+    w_in, v = _hidden_and_output(point)
+    cert = _zero_weight_descent(point, v, pieces, method, 1e-3, **common)
+    if cert is not None:
+        return cert
+    valley = _has_valley(point, w_in, v)
+    return _certificate(
+        point, CertificateStatus.NONSTRICT_MINIMUM if valley else CertificateStatus.MINIMUM,
+        f"on a boundary with {len(point.ties)} ties: {how}" + (
+            "; the minima form a valley" if valley else "; strictness not decided"), method, **common)
 
 
 def _per_unit_applicable(point: _Point) -> bool:
@@ -838,7 +845,7 @@ def _boundary_per_unit(point: _Point) -> Certificate:
     the z-coordinates, so these first-order conditions suffice (YSJ-b's second-order QP is not needed).
     """
     arch, opts = point.arch, point.opts
-    w_in, v = _hidden_and_output(point)
+    _, v = _hidden_and_output(point)
     d_in, K = arch.widths[0], arch.widths[1]
     act = arch.activations[0]
     slopes_tab = np.array([float(s) for s in act.slopes])
@@ -887,7 +894,7 @@ def _boundary_per_unit(point: _Point) -> Certificate:
         A = (Xk * (upper - lower)[:, None]).T
         b = -(base + lower @ Xk)
         if np.any(A):
-            fit = scipy.optimize.lsq_linear(A, b, bounds=(0.0, 1.0))
+            fit = scipy.optimize.lsq_linear(A, b, bounds=(0.0, 1.0), method="bvls")  # (exact active-set solver)
             clarke_sq += float(np.sum((A @ fit.x - b) ** 2))
         else:
             clarke_sq += float(np.sum(b**2))
@@ -952,16 +959,10 @@ def _boundary_per_unit(point: _Point) -> Certificate:
             point, CertificateStatus.INCONCLUSIVE,
             f"no descent was confirmed, but the untouched-block gradient {rest_norm:.1e} or the largest KKT "
             f"residual {worst:.1e} exceeds its tolerance: numerically ambiguous", "per_unit", **common)
-    cert = _zero_weight_descent(point, v, [(point.pieces, point.loss_pieces, None)], "per_unit", 1e-3, **common)
-    if cert is not None:  # (only untied units can have v_k = 0 here)
-        return cert
-    valley = _has_valley(point, w_in, v)
-    return _certificate(
-        point, CertificateStatus.NONSTRICT_MINIMUM if valley else CertificateStatus.MINIMUM,
-        f"on a boundary with {len(point.ties)} ties: unit by unit, each of the {adjacent} adjacent sign choices "
-        f"satisfies the KKT conditions of its convex program in z_k = v_k (w_k, b_k) (largest residual "
-        f"{worst:.1e})" + ("; the minima form a valley" if valley else "; strictness not decided"),
-        "per_unit", **common)
+    return _one_hidden_layer_boundary_minimum(  # (only untied units can have v_k = 0 here)
+        point, [(point.pieces, point.loss_pieces, None)], "per_unit",
+        f"unit by unit, each of the {adjacent} adjacent sign choices satisfies the KKT conditions of its convex "
+        f"program in z_k = v_k (w_k, b_k) (largest residual {worst:.1e})", **common)
 
 
 # ---------------------------------------------------------------------------------------------- exact mode
@@ -991,17 +992,9 @@ def _exact_loss_ties(loss: Loss, out: flint.fmpq_mat, Y: flint.fmpq_mat) -> int:
 def _exact_check(cert: Certificate, arch: Architecture, loss: Loss, qparams: ExactParams, Xq: flint.fmpq_mat,
                  Yq: flint.fmpq_mat, point: _Point) -> Certificate:
     """Re-verify a float certificate in rationals; upgrade it to exact where every condition holds exactly."""
-    zs = pre_activations_exact(arch, qparams, Xq)
-    pieces, ties = [], 0
-    for l, act in enumerate(arch.activations):
-        z = zs[l]
-        bps = [flint.fmpq(b.numerator, b.denominator) for b in act.breakpoints]
-        idx = np.zeros((z.nrows(), z.ncols()), dtype=np.int16)
-        for i in range(z.nrows()):
-            for k in range(z.ncols()):
-                idx[i, k] = sum(1 for b in bps if b <= z[i, k])
-                ties += sum(1 for b in bps if b == z[i, k])
-        pieces.append(idx)
+    exact_pattern = activation_pattern_exact(arch, qparams, Xq)
+    zs, pieces = exact_pattern.values, list(exact_pattern.pieces)
+    ties = len(exact_pattern.ties)
     ties += _exact_loss_ties(loss, zs[-1], Yq)
     if ties != cert.n_ties:
         return dataclasses.replace(cert, status=CertificateStatus.INCONCLUSIVE, message=(

@@ -327,12 +327,14 @@ def certified_radius(
 # ------------------------------------------------------------------------------------------------ exact
 @dataclasses.dataclass(frozen=True, eq=False)
 class ExactPattern:
-    """The pattern of one network in exact arithmetic: piece indices per hidden layer ``(n, d_l)`` and the exact
-    list of ties (pre-activations exactly on a breakpoint; ``Tie.breakpoint`` 0-based)."""
+    """The pattern of one network in exact arithmetic: piece indices per hidden layer ``(n, d_l)``, the exact
+    list of ties (pre-activations exactly on a breakpoint; ``Tie.breakpoint`` 0-based) and the exact
+    pre-activations ``z^1..z^L`` (``fmpq_mat``, the last being the outputs)."""
 
     arch: Architecture
     pieces: tuple[np.ndarray, ...]
     ties: tuple[Tie, ...]
+    values: tuple[flint.fmpq_mat, ...] = ()
 
     def cell(self) -> Cell:
         """The :class:`Cell` (equal to the float pattern's cell when no value is within rounding of a kink)."""
@@ -367,4 +369,4 @@ def activation_pattern_exact(arch: Architecture, params: Any, X: Any) -> ExactPa
                     if v == b:
                         ties.append(Tie(l + 1, k, i, j, 0.0))
         pieces.append(idx)
-    return ExactPattern(arch, tuple(pieces), tuple(ties))
+    return ExactPattern(arch, tuple(pieces), tuple(ties), zs)
