@@ -19,6 +19,11 @@ from cellscape.activations import (
 )
 from cellscape.affine import AffineFit as AffineFit, best_affine_fit as best_affine_fit
 from cellscape.cell_risk import CellRisk as CellRisk, restrict_to_cell as restrict_to_cell
+from cellscape.certify import (
+    Certificate as Certificate,
+    CertificateStatus as CertificateStatus,
+    certify as certify,
+)
 from cellscape.data import (
     Dataset as Dataset,
     from_arrays as from_arrays,
@@ -79,6 +84,8 @@ __all__ = [
     # cells
     "Cell", "Pattern", "activation_pattern", "activation_pattern_exact", "certified_radius", "CellRisk",
     "restrict_to_cell",
+    # certificates
+    "Certificate", "CertificateStatus", "certify",
     # training and the survey
     "TrainingResult", "gradient_descent", "SurveyConfig", "run_survey",
     # errors
