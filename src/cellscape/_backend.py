@@ -14,7 +14,8 @@ import numpy as np
 
 from cellscape._validation import check_finite, invalid
 
-__all__ = ["to_numpy", "to_fmpq", "to_fraction", "fmpq_matrix", "fmpq_to_fraction", "is_torch_tensor", "rationalize"]
+__all__ = ["to_numpy", "to_fmpq", "to_fraction", "fmpq_matrix", "fmpq_to_fraction", "fmpq_null_space",
+           "is_torch_tensor", "rationalize"]
 
 
 
@@ -111,3 +112,27 @@ def rationalize(values: Any, denominator: int) -> np.ndarray:
     for index, value in np.ndenumerate(array):
         out[index] = Fraction(round(to_fraction(value) * denominator), denominator)
     return out
+
+
+def fmpq_null_space(A: flint.fmpq_mat) -> flint.fmpq_mat:
+    """An exact basis (columns) of ``{x : A x = 0}``, one vector per free column of the reduced row echelon form.
+
+    Examples:
+        >>> fmpq_null_space(flint.fmpq_mat(1, 2, [1, 1]))
+        [-1]
+        [ 1]
+    """
+    R, rank = A.rref()
+    n = A.ncols()
+    pivots, row = [], 0
+    for col in range(n):
+        if row < rank and R[row, col] != 0:
+            pivots.append(col)
+            row += 1
+    free = [col for col in range(n) if col not in pivots]
+    basis = flint.fmpq_mat(n, len(free))
+    for j, f in enumerate(free):
+        basis[f, j] = 1
+        for r, pcol in enumerate(pivots):
+            basis[pcol, j] = -R[r, f]
+    return basis

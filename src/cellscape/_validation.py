@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -77,14 +76,6 @@ def check_enum(value: Any, enum_type: type[E], *, name: str, func: str) -> E:
     except ValueError:
         options = ", ".join(repr(m.value) for m in enum_type)
         raise invalid(name, func, f"one of {options}", value) from None
-
-
-def check_shape(array: np.ndarray, expected: Sequence[int | None], *, name: str, func: str, what: str) -> None:
-    """Check ``array.shape`` against ``expected`` (``None`` matches any length); ``what`` names the axes."""
-    ok = array.ndim == len(expected) and all(e is None or e == s for e, s in zip(expected, array.shape))
-    if not ok:
-        shown = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
-        raise invalid(name, func, f"an array of shape {shown} {what}", f"shape {array.shape}", raw=True)
 
 
 def check_finite(array: np.ndarray, *, name: str, func: str) -> None:

@@ -69,7 +69,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from cellscape._backend import fmpq_matrix, fmpq_to_fraction, rationalize, to_numpy
+from cellscape._backend import fmpq_matrix, fmpq_null_space, fmpq_to_fraction, rationalize, to_numpy
 from cellscape._validation import check_enum, check_float, check_int, invalid
 from cellscape.affine import best_affine_fit
 from cellscape.cell_risk import frozen_hessian, frozen_pre_activations, frozen_risk, frozen_risk_exact, piece_tables
@@ -1184,25 +1184,6 @@ def _exact_derivatives(arch, loss, qparams, Xq, Yq, pieces, exact_lp, *, hessian
     return grad, H
 
 
-def _exact_null_space(S: flint.fmpq_mat) -> flint.fmpq_mat:
-    """A basis (columns) of {x : S^T x = 0} in rationals; S is P x m."""
-    A = S.transpose()
-    R, rank = A.rref()
-    P = A.ncols()
-    pivots, row = [], 0
-    for col in range(P):
-        if row < rank and R[row, col] != 0:
-            pivots.append(col)
-            row += 1
-    free = [col for col in range(P) if col not in pivots]
-    basis = flint.fmpq_mat(P, len(free))
-    for j, f in enumerate(free):
-        basis[f, j] = 1
-        for r, pcol in enumerate(pivots):
-            basis[pcol, j] = -R[r, f]
-    return basis
-
-
 def _is_positive_definite_exact(M: flint.fmpq_mat) -> bool:
     """All pivots of the symmetric Gaussian elimination (LDL^T without pivoting) are positive."""
     n = M.nrows()
@@ -1236,7 +1217,7 @@ def _exact_second_order(cert, arch, loss, qparams, Xq, Yq, pieces, exact_lp) -> 
     if vectors:
         S = flint.fmpq_mat(P, len(vectors), [flint.fmpq(0) + vectors[j][i] for i in range(P)
                                              for j in range(len(vectors))])
-        Q = _exact_null_space(S)
+        Q = fmpq_null_space(S.transpose())
     else:
         Q = flint.fmpq_mat(P, P, [int(i == j) for i in range(P) for j in range(P)])
     Hs = Q.transpose() * H * Q

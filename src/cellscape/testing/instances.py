@@ -8,6 +8,7 @@ import flint
 import numpy as np
 import scipy.linalg
 
+from cellscape._backend import fmpq_null_space, fmpq_to_fraction
 from cellscape.networks import forward, mlp
 
 __all__ = ["boundary_point"]
@@ -63,21 +64,8 @@ def boundary_point(d: int, width: int, n: int, ties: int, seed: int = 0, *, resi
     C = np.array(columns)  # (n_columns, n): r must be orthogonal to every row
     if exact:
         Cq = flint.fmpq_mat(C.shape[0], n, [flint.fmpq(*float(v).as_integer_ratio()) for v in C.ravel()])
-        R, rank = Cq.rref()
-        pivots, row = [], 0
-        for col in range(n):
-            if row < rank and R[row, col] != 0:
-                pivots.append(col)
-                row += 1
-        free = [col for col in range(n) if col not in pivots]
-        null_basis = []
-        for f in free:  # the exact null space of C: one vector per free column
-            vec = [Fraction(0)] * n
-            vec[f] = Fraction(1)
-            for p_row, pcol in enumerate(pivots):
-                entry = R[p_row, f]
-                vec[pcol] = -Fraction(int(entry.p), int(entry.q))
-            null_basis.append(vec)
+        N = fmpq_null_space(Cq)  # exact null space of C: one vector per column
+        null_basis = [[fmpq_to_fraction(N[i, j]) for i in range(n)] for j in range(N.ncols())]
     else:
         null_basis = scipy.linalg.null_space(C).T
     for _ in range(50):  # a random combination, until it is non-zero at every tied sample
