@@ -734,6 +734,13 @@ def _boundary(point: _Point) -> Certificate:
         return _certificate(point, CertificateStatus.INCONCLUSIVE,
                             "a sample ties between two classes of the Crammer-Singer hinge; its adjacent pieces "
                             "are not enumerated", "adjacent_pieces")
+    if not point.act_ties and _all_units_single_piece(point):
+        # only loss kinks: the network is still an affine predictor on a neighbourhood, whatever the loss does
+        radius = float(certified_radius(point.arch, point.flat[None, :], point.X)[0])
+        cert = _affine_case(point, float("nan"), radius, {})
+        if cert is not None:
+            return dataclasses.replace(cert, message=cert.message + f" (the {len(point.ties)} ties are kinks of the "
+                                       "loss, which do not change the argument)")
     method = opts.boundary_method
     if method == BoundaryMethod.PER_UNIT.value or (method == BoundaryMethod.AUTO.value and _per_unit_applicable(point)):
         if not _per_unit_applicable(point):

@@ -1,0 +1,447 @@
+r"""Linear-region spurious minima: He, Wang and Tao (ICLR 2020), after Yun, Sra and Jadbabaie (ICLR 2019).
+
+At the point built here every pre-activation of every sample lies strictly inside one linear piece (slope
+:math:`s \ne 0`, centre :math:`c`) of the activation, so the network computes an affine predictor, and the weights
+make it the best affine predictor :math:`\bar W \tilde x`:
+
+* layer 1: the first :math:`d_Y` units get :math:`c + \alpha \bar W \tilde x`, every other unit the constant
+  :math:`c`;
+* layer 2 (deep networks): the first :math:`d_Y` units get :math:`c + \rho\,\hat y` (the carried outputs), later
+  layers :math:`c + (a - h(c))/|s|`;
+* the output layer undoes the accumulated scale and offset.
+
+Its risk is the best affine risk :math:`R^*_{\mathrm{lin}}`, and near it the network stays an affine predictor, so
+:math:`R \ge R^*_{\mathrm{lin}}`: a local minimum for any loss whose affine optimum is attained (theory 2.4-2.5).
+The scales :math:`\alpha, \rho` are free: the minima form an infinite family, joined by a valley of constant risk.
+
+**Witness of spuriousness** (theory 2.4, "one unit at the kink plus a linear pass-through", which works for every
+kink, including those whose slopes sum to zero such as ``abs``): one more unit sits at a kink :math:`p` with
+pre-activation :math:`p + \alpha_k (\bar y_{ij} - \beta)`; since :math:`h(u) - h(p) - \bar s \alpha_k (\bar y -
+\beta) = \tilde s \alpha_k |\bar y - \beta|` (:math:`\bar s, \tilde s` the mean and half-difference of the two
+slopes), the readout can output :math:`\bar y_{ij} + \epsilon |\bar y_{ij} -
+\beta|` on component :math:`j`. To first order the risk changes by :math:`\epsilon \frac1n \sum_i \ell'_{ij}
+|\bar y_{ij} - \beta|`, which is non-zero for some threshold :math:`\beta` unless the data are affinely fittable in
+that sense; the point with the best :math:`(j, \beta, \epsilon)` found is checked to have a strictly lower risk (in
+floats, and exactly when the loss and the data allow). It needs a first hidden layer of width :math:`d_Y + 1`.
+When it does not apply (all fitted values equal, as on the 3-point set, or :math:`d_1 = d_Y`) the witness is the
+best of a batch of gradient-descent runs whose risk is checked to be lower.
+
+Examples:
+    >>> from cellscape.data import load_data
+    >>> data = load_data("builtin:three-point")
+    >>> built = linear_region_minimum(data.X_exact, data.y_exact, hidden=[2], exact=True)
+    >>> built.risk_exact * 3, built.certificate.status.value, built.witness.risk_exact < built.risk_exact
+    (Fraction(1, 3), 'nonstrict_minimum', True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from fractions import Fraction
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cellscape._backend import to_fraction, to_numpy
+from cellscape._validation import check_int, invalid
+from cellscape.activations import PiecewiseLinear, parse_activation
+from cellscape.affine import AffineFit, best_affine_fit
+from cellscape.certify import Certificate, certify
+from cellscape.exceptions import CellscapeError
+from cellscape.losses import Loss, LossName, as_targets, parse_loss, risk, risk_exact
+from cellscape.networks import Architecture, Params, as_params, mlp
+from cellscape.patterns import activation_pattern
+
+__all__ = ["LinearRegionMinimum", "SpuriousWitness", "linear_region_minimum", "linear_region_point", "valley_path"]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SpuriousWitness:
+    """A point with strictly lower risk than the constructed minimum (so the minimum is spurious).
+
+    Attributes:
+        params: float parameters; layers: exact layers (Fractions) when built exactly, else None.
+        risk, risk_exact: its risk (exact when available).
+        component, beta, epsilon: the output component changed, the threshold and the step (``-1``, ``None``,
+            ``None`` for a witness found by optimisation).
+        kink: the breakpoint the witness unit sits on.
+    """
+
+    params: Params
+    layers: list | None
+    risk: float
+    risk_exact: Fraction | None
+    component: int
+    beta: Any
+    epsilon: Any
+    kink: Fraction
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LinearRegionMinimum:
+    """A constructed linear-region minimum with its evidence.
+
+    Attributes:
+        arch, params: the network and the point (float); layers: the exact layers when built exactly.
+        piece, centre, slope: the activation piece every pre-activation lies in, its centre and slope.
+        alpha, rho: the free scales (the family's parameters).
+        affine_fit: the best affine fit, computed independently.
+        risk, risk_exact: the point's risk (equal to the best affine risk).
+        certificate: :func:`cellscape.certify.certify`'s verdict on the point.
+        witness: a strictly better point, or None when none exists (then ``message`` says why).
+        message: a sentence summing up.
+    """
+
+    arch: Architecture
+    params: Params
+    layers: list | None
+    piece: int
+    centre: Fraction
+    slope: Fraction
+    alpha: Any
+    rho: Any
+    affine_fit: AffineFit
+    risk: float
+    risk_exact: Fraction | None
+    certificate: Certificate
+    witness: SpuriousWitness | None
+    message: str
+
+
+def _carry_piece(act: PiecewiseLinear) -> tuple[int, Fraction, Fraction]:
+    """The piece the point lives in: a piece of non-zero slope, unbounded if possible; its centre and half-width."""
+    m = len(act.breakpoints)
+    candidates = []
+    for j, s in enumerate(act.slopes):
+        if s == 0:
+            continue
+        if j == m:
+            centre, room = act.breakpoints[-1] + 1, Fraction(1)
+        elif j == 0:
+            centre, room = act.breakpoints[0] - 1, Fraction(1)
+        else:
+            lo, hi = act.breakpoints[j - 1], act.breakpoints[j]
+            centre, room = (lo + hi) / 2, (hi - lo) / 2
+        candidates.append((j in (0, m), room, j, centre))
+    if not candidates:
+        raise CellscapeError("every piece of the activation has slope 0: no linear piece can carry the outputs")
+    _, room, j, centre = max(candidates)
+    return j, centre, room
+
+
+def _pow2_below(x: float) -> Fraction:
+    """The largest power of two at most x (x > 0): an exact, short rational scale."""
+    return Fraction(2) ** math.floor(math.log2(x))
+
+
+def _build_layers(arch: Architecture, act: PiecewiseLinear, centre, slope, first: tuple[np.ndarray, np.ndarray],
+                  readout: tuple[np.ndarray, np.ndarray], rho, exact: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Layers computing ``readout`` (an affine map of the first hidden layer's activations, ``(d_Y, d_1)`` and
+    ``(d_Y,)``) and carrying it to the output through linear pieces, in Fractions (``exact``) or floats."""
+    W1, b1 = first
+    A, a0 = readout
+    d_y = arch.d_out
+    layers = [(W1, b1)]
+    if arch.n_layers == 2:
+        return layers + [(A, a0)]
+    one = Fraction(1) if exact else 1.0
+    dtype = object if exact else float
+    h_c = act.evaluate_exact(centre) * one
+    c = centre * one
+    width = arch.widths[2]
+    W = np.zeros((width, arch.widths[1]), dtype=dtype) * one
+    b = np.full(width, c, dtype=dtype)
+    W[:d_y] = rho * A
+    b[:d_y] = c + rho * a0
+    layers.append((W, b))
+    scale = slope * rho
+    step = one / abs(slope)
+    for l in range(3, arch.n_layers):
+        width, prev = arch.widths[l], arch.widths[l - 1]
+        W = np.zeros((width, prev), dtype=dtype) * one
+        W[:d_y, :d_y] = np.eye(d_y, dtype=int) * step
+        b = np.full(width, c, dtype=dtype)
+        b[:d_y] = c - step * h_c
+        layers.append((W, b))
+        scale = scale * slope * step
+    W = np.zeros((d_y, arch.widths[-2]), dtype=dtype) * one
+    W[:, :d_y] = np.eye(d_y, dtype=int) * (one / scale)
+    layers.append((W, np.full(d_y, -h_c / scale, dtype=dtype)))
+    return layers
+
+
+def _numbers(values: Any, exact: bool) -> np.ndarray:
+    if exact:
+        array = np.asarray(values, dtype=object)
+        out = np.empty(array.shape, dtype=object)
+        for index, v in np.ndenumerate(array):
+            out[index] = to_fraction(v)
+        return out
+    return to_numpy(values, name="X", func="linear_region_minimum")
+
+
+def linear_region_point(arch: Architecture, fit_weights: np.ndarray, fit_bias: np.ndarray, ybar: np.ndarray, *,
+                        alpha=None, rho=None, exact: bool = False) -> tuple[list, dict[str, Any]]:
+    """The layers of the linear-region point computing the affine map ``W x + b`` (``fit_weights`` ``(d_Y, d_X)``,
+    ``fit_bias`` ``(d_Y,)``), for training outputs ``ybar``; returns the layers and the piece information.
+
+    ``alpha`` and ``rho`` default to exact powers of two small enough that every pre-activation stays in the
+    piece; larger values that leave it raise :class:`~cellscape.exceptions.CellscapeError`.
+
+    Raises:
+        CellscapeError: for a linear activation or scales that leave the piece.
+        InvalidInputError: for a hidden layer narrower than the output.
+    """
+    act = arch.activations[0]
+    if any(a != act for a in arch.activations):
+        raise invalid("arch", "linear_region_point", "one activation for every hidden layer",
+                      [a.spec for a in arch.activations])
+    if act.is_linear:
+        raise CellscapeError(f"the activation {act.spec} is linear: the network is an affine model and has no "
+                             "spurious minima (HWT20 excludes linear activations)")
+    for w in arch.hidden_widths:
+        if w < arch.d_out:
+            raise invalid("arch", "linear_region_point", f"hidden widths of at least d_Y = {arch.d_out}", w)
+    one = Fraction(1) if exact else 1.0
+    j, centre, room = _carry_piece(act)
+    slope = act.slopes[j] if exact else float(act.slopes[j])
+    amplitude = max(float(np.max(np.abs(np.asarray(ybar, dtype=float)))), 1e-12)
+    alpha = _pow2_below(float(room) / (4 * amplitude)) if alpha is None else (to_fraction(alpha) if exact else
+                                                                               float(alpha))
+    rho = alpha if rho is None else (to_fraction(rho) if exact else float(rho))
+    if not exact:
+        centre_n, h_c = float(centre), float(act.evaluate_exact(centre))
+    else:
+        centre_n, h_c = centre, act.evaluate_exact(centre)
+    d_y, width = arch.d_out, arch.widths[1]
+    W1 = np.zeros((width, arch.d_in), dtype=object if exact else float) * one
+    b1 = np.full(width, centre_n, dtype=object if exact else float)
+    W1[:d_y] = alpha * fit_weights
+    b1[:d_y] = centre_n + alpha * fit_bias
+    A = np.zeros((d_y, width), dtype=object if exact else float) * one
+    A[:, :d_y] = np.eye(d_y, dtype=int) * (one / (slope * alpha))
+    a0 = np.full(d_y, -h_c / (slope * alpha), dtype=object if exact else float)
+    layers = _build_layers(arch, act, centre, slope, (W1, b1), (A, a0), rho, exact)
+    return layers, {"piece": j, "centre": centre, "room": room, "slope": slope, "alpha": alpha, "rho": rho,
+                    "h_c": h_c}
+
+
+def _to_params(arch: Architecture, layers: list) -> Params:
+    return as_params(arch, [(np.asarray(W, dtype=float), None if b is None else np.asarray(b, dtype=float))
+                            for W, b in layers])
+
+
+def _inside_piece(arch: Architecture, params: Params, X: np.ndarray, piece: int) -> bool:
+    pattern = activation_pattern(arch, params, X)
+    return all(np.all(p == piece) for p in pattern.pieces) and float(pattern.min_margin()[0]) > 0
+
+
+def linear_region_minimum(
+    X: Any,
+    y: Any,
+    *,
+    hidden: list[int] | tuple[int, ...],
+    activation: str | PiecewiseLinear = "relu",
+    loss: str | Loss = "squared",
+    alpha: Any = None,
+    rho: Any = None,
+    exact: bool = False,
+    witness: bool = True,
+) -> LinearRegionMinimum:
+    """Build, check and certify the linear-region minimum for the given data and architecture.
+
+    Args:
+        X, y: the data (rationals accepted with ``exact``).
+        hidden: hidden widths (each at least ``d_Y``; the witness needs ``d_1 >= d_Y + 1``).
+        activation: any non-linear piecewise-linear activation (the same in every hidden layer).
+        loss: any loss whose affine optimum is attained.
+        alpha, rho: the family's scales (defaults: exact powers of two that keep every value in its piece).
+        exact: build with exact rationals (squared loss: exact least squares) and certify exactly.
+        witness: also build the witness of spuriousness.
+
+    Raises:
+        CellscapeError: when the affine optimum is not attained, the activation is linear or the scales leave
+            the piece.
+        InvalidInputError: for bad data or widths.
+    """
+    func = "linear_region_minimum"
+    loss = parse_loss(loss)
+    act = parse_activation(activation)
+    Xq = _numbers(X, exact)
+    Xf = np.asarray(Xq, dtype=float)
+    if Xf.ndim != 2:
+        raise invalid("X", func, "an array of shape (n_samples, d_in)", f"shape {Xf.shape}", raw=True)
+    yf_raw = np.asarray(_numbers(y, exact), dtype=float)
+    d_out = loss.output_width(yf_raw)
+    arch = mlp(Xf.shape[1], [check_int(h, name="hidden", func=func, minimum=1) for h in hidden], d_out,
+               activation=act)
+    yf = as_targets(yf_raw, loss, d_out, Xf.shape[0], func=func)
+    exact_fit = exact and loss.name is LossName.SQUARED
+    fit = best_affine_fit(Xq if exact_fit else Xf, _numbers(y, exact) if exact_fit else yf, loss=loss,
+                          exact=exact_fit, **({"n_classes": d_out} if loss.target_kind.value == "class" else {}))
+    if not fit.attained:
+        raise CellscapeError(f"the best affine {loss.spec} risk is not attained on these data ({fit.message}): "
+                             "there is no linear-region minimum to build")
+    if exact_fit:
+        Wbar = np.array(fit.weights_exact, dtype=object)
+        bbar = np.array(fit.bias_exact, dtype=object)
+    else:
+        Wbar, bbar = fit.weights, fit.bias
+        if exact:  # the float optimum, taken exactly: the construction is exact, its optimality float
+            Wbar, bbar = _numbers(Wbar, True), _numbers(bbar, True)
+    ybar = Xq @ Wbar.T + bbar
+    layers, info = linear_region_point(arch, Wbar, bbar, ybar, alpha=alpha, rho=rho, exact=exact)
+    params = _to_params(arch, layers)
+    if not _inside_piece(arch, params, Xf, info["piece"]):
+        raise CellscapeError(f"with alpha = {info['alpha']} and rho = {info['rho']} some pre-activation leaves the "
+                             f"piece {info['piece']} of {act.spec}: choose smaller scales")
+    risk_float = float(risk(arch, params, Xf, yf, loss=loss)[0])
+    risk_q = risk_exact(arch, layers, Xq, _numbers(y, True).reshape(len(Xf), -1) if exact else yf,
+                        loss=loss) if exact and loss.is_exact else None
+    cert = certify(arch, params if not exact else layers, Xq if exact else Xf,
+                   _numbers(y, True).reshape(len(Xf), -1) if exact else yf, loss=loss,
+                   arithmetic="exact" if exact and loss.is_exact else "float")[0]
+    yq = _numbers(y, True).reshape(len(Xf), -1) if exact else None
+    found = None
+    if witness:
+        found = _witness(arch, act, loss, Xq, yf, yq, Wbar, bbar, ybar, info, risk_float, risk_q, exact)
+        if found is None:
+            found = _optimised_witness(arch, loss, Xq, yf, yq, risk_float, risk_q, exact)
+    if found is None:
+        message = ("a linear-region minimum at the best affine risk; no strictly better point was found (the data "
+                   "may be affinely fittable for this loss)" if witness else "a linear-region minimum")
+    else:
+        message = (f"a linear-region minimum at the best affine risk {risk_float:.6g}, spurious: the witness has "
+                   f"risk {found.risk:.6g}")
+    return LinearRegionMinimum(arch, params, layers if exact else None, info["piece"], info["centre"], info["slope"],
+                               info["alpha"], info["rho"], fit, risk_float, risk_q, cert, found, message)
+
+
+def _loss_gradient(loss: Loss, ybar: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.asarray(jax.grad(lambda o: jnp.sum(loss.per_sample(o, y)))(jnp.asarray(ybar, dtype=float)))
+
+
+def _witness(arch, act, loss, Xq, yf, yq, Wbar, bbar, ybar, info, base_risk, base_exact, exact):
+    """The kink-unit witness (module docstring), or None."""
+    d_y = arch.d_out
+    if arch.widths[1] < d_y + 1:
+        return None
+    kinks = [q for q in range(len(act.breakpoints)) if act.slopes[q] != act.slopes[q + 1]]
+    if not kinks:
+        return None
+    one = Fraction(1) if exact else 1.0
+    ybar_f = np.asarray(ybar, dtype=float)
+    grad = _loss_gradient(loss, ybar_f, yf)
+    best = None
+    for j in range(d_y):
+        levels = np.unique(ybar_f[:, j])
+        for lo, hi in zip(levels, levels[1:]):
+            beta = (lo + hi) / 2
+            first_order = float(np.sum(grad[:, j] * np.abs(ybar_f[:, j] - beta)))
+            if best is None or abs(first_order) > abs(best[0]):
+                best = (first_order, j, beta)
+    if best is None or best[0] == 0:
+        return None
+    first_order, j, beta = best
+    beta = _numbers(beta, True)[()] if exact else beta
+    q = kinks[0]
+    p, s_minus, s_plus = act.breakpoints[q], act.slopes[q], act.slopes[q + 1]
+    left = p - act.breakpoints[q - 1] if q > 0 else Fraction(1)
+    right = act.breakpoints[q + 1] - p if q + 1 < len(act.breakpoints) else Fraction(1)
+    spread = float(np.max(np.abs(ybar_f[:, j] - float(beta)))) or 1.0
+    alpha_k = _pow2_below(float(min(left, right)) / (4 * spread))
+    if not exact:
+        p, s_minus, s_plus, alpha_k = float(p), float(s_minus), float(s_plus), float(alpha_k)
+    s_mean, s_half = (s_plus + s_minus) / 2, (s_plus - s_minus) / 2
+    slope, alpha, h_c = info["slope"], info["alpha"], info["h_c"]
+    h_p = act.evaluate_exact(act.breakpoints[q]) * one
+    # the readout's amplitude must stay inside the carry piece in deeper layers: |eps| <= 1 keeps it below 3x
+    best_witness = None
+    for k in range(0, 40):
+        eps = -np.sign(first_order) * one / 2**k
+        W1, b1 = _first_layer(arch, Wbar, bbar, alpha, info["centre"], one, exact)
+        W1[d_y] = alpha_k * Wbar[j]
+        b1[d_y] = p + alpha_k * (bbar[j] - beta)
+        A = np.zeros((d_y, arch.widths[1]), dtype=object if exact else float) * one
+        A[:, :d_y] = np.eye(d_y, dtype=int) * (one / (slope * alpha))
+        a0 = np.full(d_y, -h_c / (slope * alpha), dtype=object if exact else float)
+        # component j: + eps (a_kink - h(p) - s_mean alpha_k (ybar_j - beta)) / (s_half alpha_k), with
+        # ybar_j = (a_j - h(c)) / (slope alpha)
+        coef = eps / (s_half * alpha_k)
+        A[j, d_y] = coef
+        A[j, j] = A[j, j] - coef * s_mean * alpha_k / (slope * alpha)
+        a0[j] = a0[j] + coef * (-h_p + s_mean * alpha_k * (h_c / (slope * alpha) + beta))
+        layers = _build_layers(arch, act, info["centre"], slope, (W1, b1), (A, a0), info["rho"], exact)
+        params = _to_params(arch, layers)
+        pattern = activation_pattern(arch, params, np.asarray(Xq, dtype=float))
+        if float(pattern.min_margin()[0]) <= 0:
+            continue
+        value = float(risk(arch, params, np.asarray(Xq, dtype=float), yf, loss=loss)[0])
+        if value < base_risk - 64 * np.finfo(float).eps * max(1.0, abs(base_risk)):
+            value_q = risk_exact(arch, layers, Xq, yq, loss=loss) if exact and loss.is_exact else None
+            if value_q is not None and base_exact is not None and not value_q < base_exact:
+                continue
+            best_witness = SpuriousWitness(params, layers if exact else None, value, value_q, j, beta, eps,
+                                           act.breakpoints[q])
+            break
+    return best_witness
+
+
+def _optimised_witness(arch, loss, Xq, yf, yq, base_risk, base_exact, exact, *, runs: int = 64,
+                       steps: int = 4000, seed: int = 0):
+    """A better point found by batched gradient descent from random starts and checked (in floats, and exactly
+    when possible): the fallback when the kink witness does not apply (all fitted values equal, or d_1 = d_Y)."""
+    from cellscape.networks import init_params
+    from cellscape.training import gradient_descent
+
+    Xf = np.asarray(Xq, dtype=float)
+    trained = gradient_descent(arch, init_params(arch, batch=runs, seed=seed), Xf, yf, loss=loss, lr=0.05,
+                               steps=steps)
+    order = np.argsort(trained.risk)
+    for b in order[:8]:
+        value = float(trained.risk[b])
+        if not value < base_risk - 64 * np.finfo(float).eps * max(1.0, abs(base_risk)):
+            break
+        params = trained.params[int(b)]
+        value_q = risk_exact(arch, params, Xq, yq, loss=loss) if exact and loss.is_exact else None
+        if value_q is not None and base_exact is not None and not value_q < base_exact:
+            continue
+        return SpuriousWitness(params, None, value, value_q, -1, None, None, Fraction(0))
+    return None
+
+
+def _first_layer(arch, Wbar, bbar, alpha, centre, one, exact):
+    d_y, width = arch.d_out, arch.widths[1]
+    centre_n = centre if exact else float(centre)
+    W1 = np.zeros((width, arch.d_in), dtype=object if exact else float) * one
+    b1 = np.full(width, centre_n, dtype=object if exact else float)
+    W1[:d_y] = alpha * Wbar
+    b1[:d_y] = centre_n + alpha * bbar
+    return W1, b1
+
+
+def valley_path(built: LinearRegionMinimum, alphas: Any) -> list[list]:
+    """Points of the valley through a constructed minimum: the same construction with other scales ``alpha``
+    (``rho`` kept). All lie in one cell and share the outputs, hence the risk; returns their layers (exact when
+    the minimum was built exactly).
+
+    Raises:
+        CellscapeError: when a scale leaves the piece.
+    """
+    exact = built.layers is not None
+    fit = built.affine_fit
+    if exact and fit.weights_exact is not None:
+        Wbar, bbar = np.array(fit.weights_exact, dtype=object), np.array(fit.bias_exact, dtype=object)
+    elif exact:
+        Wbar, bbar = _numbers(fit.weights, True), _numbers(fit.bias, True)
+    else:
+        Wbar, bbar = fit.weights, fit.bias
+    out = []
+    for alpha in alphas:
+        layers, _ = linear_region_point(built.arch, Wbar, bbar, np.zeros((1, built.arch.d_out)) + 1.0,
+                                        alpha=alpha, rho=built.rho, exact=exact)
+        out.append(layers)
+    return out
