@@ -36,6 +36,7 @@ from cellscape.exceptions import (
     InvalidInputError as InvalidInputError,
     MissingExtraError as MissingExtraError,
 )
+from cellscape.lines import line_restriction as line_restriction
 from cellscape.losses import Loss as Loss, parse_loss as parse_loss, risk as risk, risk_exact as risk_exact
 from cellscape.networks import (
     Architecture as Architecture,
@@ -84,6 +85,8 @@ __all__ = [
     # cells
     "Cell", "Pattern", "activation_pattern", "activation_pattern_exact", "certified_radius", "CellRisk",
     "restrict_to_cell",
+    # lines
+    "line_restriction",
     # certificates
     "Certificate", "CertificateStatus", "certify",
     # training and the survey
