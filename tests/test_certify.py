@@ -355,12 +355,8 @@ def test_exact_second_order_certificate_of_a_deep_network():
     import flint
 
     from cellscape._backend import fmpq_null_space
-    from cellscape.certify import (
-        _exact_derivatives,
-        _exact_flat,
-        _invariance_vectors,
-        _is_positive_definite_exact,
-    )
+    from cellscape.cell_risk import exact_derivatives, exact_flat
+    from cellscape.certify import _invariance_vectors, _is_positive_definite_exact
     from cellscape.networks import exact_params
 
     arch, theta, X, y = _deep_interpolating(15)
@@ -377,9 +373,9 @@ def test_exact_second_order_certificate_of_a_deep_network():
     # Hessian positive definite off the exact invariance directions (the argument of the second-order path)
     q = exact_params(arch, theta)
     pieces = tuple(p[0] for p in cs.activation_pattern(arch, theta, X).pieces)
-    grad, H = _exact_derivatives(arch, cs.parse_loss("squared"), q, X, y, pieces, None, hessian=True)
+    grad, H, _ = exact_derivatives(arch, cs.parse_loss("squared"), q, X, y, pieces, None, hessian=True)
     assert all(g == 0 for g in grad)
-    values = np.array(_exact_flat(q), dtype=object)
+    values = np.array(exact_flat(q), dtype=object)
     vectors = _invariance_vectors(arch, pieces, values)
     P = len(grad)
     S = flint.fmpq_mat(P, len(vectors), [flint.fmpq(0) + vectors[j][i] for i in range(P) for j in range(len(vectors))])

@@ -44,6 +44,7 @@ from cellscape._validation import check_int, invalid
 from cellscape.losses import Loss, as_targets, parse_loss, risk  # noqa: F401  (risk: doctest)
 from cellscape.networks import (
     Architecture,
+    ExactParams,
     Params,
     as_inputs,
     as_params,
@@ -53,7 +54,7 @@ from cellscape.networks import (
 )
 from cellscape.patterns import Pattern, activation_pattern
 
-__all__ = ["CellRisk", "restrict_to_cell"]
+__all__ = ["CellRisk", "restrict_to_cell", "exact_derivatives", "exact_flat", "exact_unflat"]
 
 
 def _cell_pre_activations_single(arch: Architecture, weights, biases, slopes, intercepts, X):
@@ -313,3 +314,64 @@ def restrict_to_cell(
     yn = as_targets(y, loss, arch.d_out, Xn.shape[0], func="restrict_to_cell")
     pattern = activation_pattern(arch, P, Xn, y=yn, loss=loss)
     return CellRisk(arch, loss, pattern, Xn, yn)
+
+
+def exact_flat(params: ExactParams) -> list[flint.fmpq]:
+    """The flat view (order of :func:`cellscape.networks.flatten_params`) of exact parameters."""
+    out = []
+    for w, b in zip(params.weights, params.biases):
+        out.extend(w[i, j] for i in range(w.nrows()) for j in range(w.ncols()))
+        if b is not None:
+            out.extend(b[i, 0] for i in range(b.nrows()))
+    return out
+
+
+def exact_unflat(arch: Architecture, flat: list[flint.fmpq]) -> ExactParams:
+    """Inverse of :func:`exact_flat`."""
+    layers, offset = [], 0
+    for (rows, cols), b_shape in arch.layer_shapes():
+        W = [flat[offset + i * cols: offset + (i + 1) * cols] for i in range(rows)]
+        offset += rows * cols
+        b = None
+        if b_shape is not None:
+            b = flat[offset: offset + rows]
+            offset += rows
+        layers.append((W, b))
+    return exact_params(arch, layers)
+
+
+def exact_derivatives(arch: Architecture, loss: Loss, qparams: ExactParams, Xq: Any, Yq: Any, pieces, exact_lp, *,
+                      hessian: bool) -> tuple[list[flint.fmpq], flint.fmpq_mat | None, list[flint.fmpq]]:
+    """Exact gradient, Hessian (if asked) and Hessian diagonal of the cell polynomial (activations frozen to
+    ``pieces``, losses to ``exact_lp``) at rational parameters, by exact interpolation of the polynomial
+    ``t -> R_cell(theta + t u)`` (degree at most ``2L``) along coordinate directions and their pairwise sums.
+
+    Notes:
+        ``P (2L + 1)`` exact risk evaluations for the gradient and diagonal, ``P^2 (2L + 1) / 2`` with the Hessian.
+    """
+    theta = exact_flat(qparams)
+    P = len(theta)
+    degree = 2 * arch.n_layers
+    nodes = [flint.fmpq(j - degree // 2) for j in range(degree + 1)]
+    vandermonde_inv = flint.fmpq_mat(degree + 1, degree + 1, [t**e for t in nodes for e in range(degree + 1)]).inv()
+
+    def coefficients(u: dict[int, int]) -> flint.fmpq_mat:
+        values = []
+        for t in nodes:
+            moved = list(theta)
+            for a, scale in u.items():
+                moved[a] = moved[a] + t * scale
+            values.append(frozen_risk_exact(arch, loss, exact_unflat(arch, moved), pieces, exact_lp, Xq, Yq))
+        return vandermonde_inv * flint.fmpq_mat(degree + 1, 1, values)
+
+    single = [coefficients({a: 1}) for a in range(P)]
+    grad = [single[a][1, 0] for a in range(P)]
+    diagonal = [2 * single[a][2, 0] for a in range(P)]
+    if not hessian:
+        return grad, None, diagonal
+    H = flint.fmpq_mat(P, P)
+    for a in range(P):
+        H[a, a] = 2 * single[a][2, 0]
+        for b in range(a + 1, P):
+            H[a, b] = H[b, a] = coefficients({a: 1, b: 1})[2, 0] - single[a][2, 0] - single[b][2, 0]
+    return grad, H, diagonal

@@ -72,7 +72,15 @@ import scipy.optimize
 from cellscape._backend import fmpq_matrix, fmpq_null_space, fmpq_to_fraction, rationalize, to_numpy
 from cellscape._validation import check_enum, check_float, check_int, invalid
 from cellscape.affine import best_affine_fit
-from cellscape.cell_risk import frozen_hessian, frozen_pre_activations, frozen_risk, frozen_risk_exact, piece_tables
+from cellscape.cell_risk import (
+    exact_derivatives,
+    exact_flat,
+    frozen_hessian,
+    frozen_pre_activations,
+    frozen_risk,
+    frozen_risk_exact,
+    piece_tables,
+)
 from cellscape.exceptions import InvalidInputError
 from cellscape.losses import Loss, LossName, as_targets, batched_risk, parse_loss, risk_exact
 from cellscape.networks import (
@@ -1139,58 +1147,6 @@ def _exact_per_unit(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp) -> 
 _EXACT_HESSIAN_LIMIT = 60  # parameters; the exact Hessian costs O(P^2) exact risk evaluations
 
 
-def _exact_flat(params: ExactParams) -> list[flint.fmpq]:
-    out = []
-    for w, b in zip(params.weights, params.biases):
-        out.extend(w[i, j] for i in range(w.nrows()) for j in range(w.ncols()))
-        if b is not None:
-            out.extend(b[i, 0] for i in range(b.nrows()))
-    return out
-
-
-def _exact_unflat(arch: Architecture, flat: list[flint.fmpq]) -> ExactParams:
-    layers, offset = [], 0
-    for (rows, cols), b_shape in arch.layer_shapes():
-        W = [flat[offset + i * cols: offset + (i + 1) * cols] for i in range(rows)]
-        offset += rows * cols
-        b = None
-        if b_shape is not None:
-            b = flat[offset: offset + rows]
-            offset += rows
-        layers.append((W, b))
-    return exact_params(arch, layers)
-
-
-def _exact_derivatives(arch, loss, qparams, Xq, Yq, pieces, exact_lp, *, hessian: bool):
-    """Exact gradient (and Hessian) of the cell polynomial at a rational point, from exact interpolation of the
-    polynomial ``t -> R_cell(theta + t u)`` (degree at most ``2L``) along coordinate directions and their sums."""
-    theta = _exact_flat(qparams)
-    P = len(theta)
-    degree = 2 * arch.n_layers
-    nodes = [flint.fmpq(j - degree // 2) for j in range(degree + 1)]
-    vandermonde_inv = flint.fmpq_mat(degree + 1, degree + 1, [t**e for t in nodes for e in range(degree + 1)]).inv()
-
-    def coefficients(u: dict[int, int]) -> flint.fmpq_mat:
-        values = []
-        for t in nodes:
-            moved = list(theta)
-            for a, scale in u.items():
-                moved[a] = moved[a] + t * scale
-            values.append(frozen_risk_exact(arch, loss, _exact_unflat(arch, moved), pieces, exact_lp, Xq, Yq))
-        return vandermonde_inv * flint.fmpq_mat(degree + 1, 1, values)
-
-    single = [coefficients({a: 1}) for a in range(P)]
-    grad = [single[a][1, 0] for a in range(P)]
-    if not hessian:
-        return grad, None
-    H = flint.fmpq_mat(P, P)
-    for a in range(P):
-        H[a, a] = 2 * single[a][2, 0]
-        for b in range(a + 1, P):
-            H[a, b] = H[b, a] = coefficients({a: 1, b: 1})[2, 0] - single[a][2, 0] - single[b][2, 0]
-    return grad, H
-
-
 def _is_positive_definite_exact(M: flint.fmpq_mat) -> bool:
     """All pivots of the symmetric Gaussian elimination (LDL^T without pivoting) are positive."""
     n = M.nrows()
@@ -1209,7 +1165,7 @@ def _exact_second_order(cert, arch, loss, qparams, Xq, Yq, pieces, exact_lp) -> 
     """Re-verify a gradient or second-order certificate exactly: the exact gradient, then the exact Hessian on
     the exact complement of the invariance directions."""
     need_hessian = cert.status is not CertificateStatus.NOT_CRITICAL
-    grad, H = _exact_derivatives(arch, loss, qparams, Xq, Yq, pieces, exact_lp, hessian=need_hessian)
+    grad, H, _ = exact_derivatives(arch, loss, qparams, Xq, Yq, pieces, exact_lp, hessian=need_hessian)
     if any(g != 0 for g in grad):
         if cert.status is CertificateStatus.NOT_CRITICAL:
             return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT,
@@ -1218,7 +1174,7 @@ def _exact_second_order(cert, arch, loss, qparams, Xq, Yq, pieces, exact_lp) -> 
             cert, status=CertificateStatus.NOT_CRITICAL, arithmetic=Arithmetic.EXACT, valley_dimension=None,
             message=f"the float analysis found {cert.status.value} within its tolerances, but the exact gradient "
                     f"is not zero (largest entry {max(abs(float(g)) for g in grad):.1e}): not a critical point")
-    values = np.array(_exact_flat(qparams), dtype=object)
+    values = np.array(exact_flat(qparams), dtype=object)
     vectors = _invariance_vectors(arch, pieces, values)
     P = len(grad)
     if vectors:
