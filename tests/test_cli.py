@@ -129,3 +129,19 @@ def test_nan_data_file(tmp_path, capsys):
     np.savez(path, X=np.array([[0.0], [np.nan]]), y=np.array([0.0, 1.0]))
     code, _, err = run(["survey", "--data", str(path), "--runs", "2", "--steps", "1"], capsys)
     assert code == 2 and "NaN" in err or "finite" in err
+
+
+def test_construct_list_and_build(tmp_path, capsys):
+    code, out, _ = run(["construct", "--list"], capsys)
+    assert code == 0 and "linear-region" in out and "dead-point" in out
+    path = tmp_path / "construct.json"
+    code, out, _ = run(["construct", "linear-region", "--data", "builtin:three-point", "--hidden", "2", "--exact",
+                        "--json", str(path)], capsys)
+    assert code == 0 and "spurious" in out
+    payload = json.loads(path.read_text())
+    assert payload["claimed_risk_exact"] == payload["risk_exact"] == "1/9" and payload["spurious"] is True
+
+
+def test_construct_bad_name_exits_2(capsys):
+    code, _, err = run(["construct", "nope"], capsys)
+    assert code == 2 and "linear-region" in err

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+import cellscape as cs
 from cellscape.data import load_data
 from cellscape.losses import parse_loss
 from cellscape.networks import forward, init_params, mlp
@@ -141,3 +142,13 @@ def test_diverged_runs_are_not_certified():
     result = run_survey(dataclasses.replace(THREE_POINT, steps=200, lr=1e3))
     assert all(r.diverged and r.status is None for r in result.runs)
     assert result.counts["not_converged"] == THREE_POINT.runs and result.minima == ()
+
+
+def test_survey_reports_the_constructed_spurious_minimum():
+    data = load_data("builtin:nonaffine", seed=0, n_samples=16)
+    result = run_survey(SurveyConfig(runs=4, steps=200, hidden=(3,)), dataset=data)
+    entry = next(e for e in result.constructed if e["name"] == "linear-region")
+    assert entry["spurious"] is True and entry["status"].endswith("minimum")
+    assert entry["risk"] == pytest.approx(cs.best_affine_fit(data.X, data.y).risk, rel=1e-10)
+    assert 0 <= entry["runs_at_risk"] <= 4
+    assert json.loads(json.dumps(result.to_dict()))["constructed"][0]["name"] == "linear-region"

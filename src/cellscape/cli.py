@@ -140,6 +140,13 @@ def survey(
     hidden_minima = len(result.minima) - max_groups
     if hidden_minima > 0:
         console.print(f"... and {hidden_minima} more minima (--max-groups or --json shows them all)")
+    for entry in result.constructed:
+        if "refused" in entry:
+            console.print(f"[bold]constructed[/bold] {entry['name']}: not built ({entry['refused']})")
+        else:
+            console.print(f"[bold]constructed[/bold] {entry['name']} minimum at risk {_fmt(entry['risk'])}: "
+                          f"{entry['status']}, {'spurious' if entry['spurious'] else 'not shown spurious'}; "
+                          f"{entry['runs_at_risk']} run(s) ended at that risk")
     counts = ", ".join(f"{result.counts[key]} {label}" for key, label in _CATEGORY_LABELS.items())
     console.print(f"[bold]endpoints[/bold] {counts}; {result.n_on_boundary} minima non-differentiable")
     if show_runs:
@@ -247,6 +254,54 @@ def certify(
                             "dataset": dataset.to_dict(),
                             "architecture": arch.to_dict(), "loss": loss, "arithmetic": "exact" if exact else "float",
                             "seed": seed, "certificates": [c.to_dict() for c in certificates]})
+
+
+@app.command()
+def construct(
+    name: Annotated[str | None, typer.Argument(help="The construction (see --list).")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the constructions.")] = False,
+    data: Annotated[str | None, typer.Option(help="Dataset (default: the construction's).")] = None,
+    hidden: Annotated[str | None, typer.Option(help="Hidden widths, comma-separated.")] = None,
+    activation: Annotated[str | None, typer.Option(help="Hidden activation.")] = None,
+    loss: Annotated[str | None, typer.Option(help="The loss.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of a built-in dataset.")] = 0,
+    exact: Annotated[bool, typer.Option("--exact", help="Build and certify in exact rationals.")] = False,
+    json_path: JsonOption = None,
+) -> None:
+    """Build one of the papers' spurious minima on your data, certify it and show the witness."""
+    from cellscape.constructions import CONSTRUCTIONS, construct as build
+    from cellscape.data import load_data
+
+    if list_ or name is None:
+        table = Table(title="Constructions")
+        for col in ("name", "paper", "what it builds", "defaults"):
+            table.add_column(col)
+        for entry in CONSTRUCTIONS.values():
+            d = entry.defaults
+            table.add_row(entry.name, entry.paper, entry.description,
+                          f"{d['data']}, hidden {d['hidden']}, {d['activation']}, {d['loss']}")
+        console.print(table)
+        return
+    entry = CONSTRUCTIONS.get(name)
+    dataset = load_data(data or (entry.defaults["data"] if entry else "builtin:nonaffine"), seed=seed)
+    X = dataset.X_exact if exact and dataset.X_exact is not None else dataset.X
+    y = dataset.y_exact if exact and dataset.y_exact is not None else dataset.y
+    result = build(name, X, y, hidden=None if hidden is None else list(_parse_widths(hidden)),
+                   activation=activation, loss=loss, exact=exact)
+    cert = result.certificate
+    console.print(f"[bold]{result.name}[/bold] ({result.paper}) on {dataset.name}: {result.arch.describe()}")
+    console.print(f"claimed risk {_fmt(result.claimed_risk)}"
+                  + (f" = {result.claimed_risk_exact}" if result.claimed_risk_exact is not None else "")
+                  + f"; the point's risk {_fmt(result.risk)}"
+                  + (f" = {result.risk_exact}" if result.risk_exact is not None else ""))
+    console.print(f"certificate: {cert.status.value} ({cert.method}, {cert.arithmetic.value}): {escape(cert.message)}",
+                  soft_wrap=True)
+    if result.witness_risk is not None:
+        console.print(f"witness: a point of risk {_fmt(result.witness_risk)}: "
+                      + ("spurious" if result.is_spurious else "not shown spurious"))
+    else:
+        console.print("witness: none found (the minimum may be global)")
+    _write_json(json_path, {"command": "construct", "dataset": dataset.to_dict(), **result.to_dict()})
 
 
 @app.command()

@@ -198,6 +198,8 @@ class SurveyResult:
             the number of runs).
         n_on_boundary: the number of certified minima with ties (counted apart: these runs are also ``global``
             or ``spurious``).
+        constructed: the theory's spurious minima built on the same data and architecture (see
+            :func:`constructed_minima`), each with the number of runs that ended at its risk.
     """
 
     config: SurveyConfig
@@ -209,6 +211,7 @@ class SurveyResult:
     minima: tuple[DistinctMinimum, ...]
     counts: dict[str, int]
     n_on_boundary: int
+    constructed: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         from cellscape import __version__
@@ -235,6 +238,7 @@ class SurveyResult:
             "counts": self.counts,
             "n_on_boundary": self.n_on_boundary,
             "minima": [dataclasses.asdict(m) for m in self.minima],
+            "constructed": list(self.constructed),
             "runs": [dataclasses.asdict(r) for r in self.runs],
         })
 
@@ -434,6 +438,7 @@ def run_survey(
             min_radius=min(r.radius for r in members),
             runs=tuple(r.index for r in members),
         ))
+    constructed = constructed_minima(data, config, np.array([r.risk for r in runs]))
     return SurveyResult(
         config=config,
         dataset=data.to_dict(),
@@ -444,4 +449,29 @@ def run_survey(
         minima=minima,
         counts=counts,
         n_on_boundary=sum(r.on_boundary for r in runs),
+        constructed=constructed,
     )
+
+
+def constructed_minima(data: Dataset, config: SurveyConfig, risks: np.ndarray) -> tuple[dict[str, Any], ...]:
+    """The registered constructions that apply to the survey's data, architecture, activation and loss, each as
+    ``{name, risk, status, spurious, witness_risk, runs_at_risk, message}`` (``runs_at_risk``: the runs whose risk
+    is within ``risk_rtol`` of the construction's), or ``{name, refused}`` with the reason it does not apply."""
+    from cellscape.constructions import CONSTRUCTIONS, construct
+    from cellscape.exceptions import CellscapeError
+
+    out = []
+    for name, entry in CONSTRUCTIONS.items():
+        if entry.defaults["loss"] != parse_loss(config.loss).spec:
+            continue
+        try:
+            result = construct(name, data.X, data.y, hidden=list(config.hidden), activation=config.activation,
+                               loss=config.loss)
+        except CellscapeError as err:
+            out.append({"name": name, "refused": str(err)})
+            continue
+        near = np.abs(risks - result.risk) <= config.risk_rtol * abs(result.risk) + 1e-12
+        out.append({"name": name, "risk": result.risk, "status": result.certificate.status.value,
+                    "spurious": result.is_spurious, "witness_risk": result.witness_risk,
+                    "runs_at_risk": int(np.sum(near)), "message": result.message})
+    return tuple(out)
