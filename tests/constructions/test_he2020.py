@@ -80,3 +80,36 @@ def test_refusals_name_the_reason():
         linear_region_minimum(separable.X, separable.y, hidden=[3], loss="logistic")
     with pytest.raises(CellscapeError, match="leaves the piece"):
         linear_region_minimum(data.X, data.y, hidden=[3], activation="hardtanh", alpha=100)
+
+
+def test_one_hidden_layer_cell_minimising_set_sampler_and_path():
+    from cellscape.constructions.he2020 import cell_minimum_set
+
+    data = cs.load_data("builtin:nonaffine", seed=0, n_samples=24)
+    arch = cs.mlp(1, [3], 1)
+    trained = cs.gradient_descent(arch, cs.init_params(arch, batch=8, seed=0), data.X, data.y, lr=0.1, steps=40000,
+                                  gtol=1e-12)
+    certificates = cs.certify(arch, trained.params, data.X, data.y)
+    minima = [b for b, c in enumerate(certificates) if c.is_minimum and c.n_ties == 0]
+    assert minima
+    by_cell = {}
+    for b in minima:
+        cell = cs.activation_pattern(arch, trained.params[b], data.X).cell(0)
+        by_cell.setdefault(cell, []).append(b)
+        cm = cell_minimum_set(arch, trained.params[b], data.X, data.y, exact=True)
+        assert cm.attained_here
+        assert float(cm.risk_star_exact) == pytest.approx(cm.risk_star, rel=1e-12)  # closed form, two ways
+        points = cm.sample(4, seed=b)
+        assert len(points) == 4
+        for p in points:
+            assert float(cs.risk(arch, p, data.X, data.y)[0]) == pytest.approx(cm.risk_star, rel=1e-10)
+            np.testing.assert_allclose(np.asarray(cs.forward(arch, p, data.X))[0, :, 0], cm.outputs_star, atol=1e-8)
+        path = cm.path(points[0], points[-1], n_points=9)
+        risks = [float(cs.risk(arch, p, data.X, data.y)[0]) for p in path]
+        np.testing.assert_allclose(risks, cm.risk_star, rtol=1e-10)
+        assert len({cs.activation_pattern(arch, p, data.X).cell(0) for p in path}) == 1
+    # all minima found in one cell share its optimal risk and training outputs
+    for members in by_cell.values():
+        outputs = [np.asarray(cs.forward(arch, trained.params[b], data.X))[0, :, 0] for b in members]
+        for o in outputs[1:]:
+            np.testing.assert_allclose(o, outputs[0], atol=1e-7)

@@ -55,7 +55,8 @@ from cellscape.losses import Loss, LossName, as_targets, parse_loss, risk, risk_
 from cellscape.networks import Architecture, Params, as_params, mlp
 from cellscape.patterns import activation_pattern
 
-__all__ = ["LinearRegionMinimum", "SpuriousWitness", "linear_region_minimum", "linear_region_point", "valley_path"]
+__all__ = ["LinearRegionMinimum", "SpuriousWitness", "linear_region_minimum", "linear_region_point", "valley_path",
+           "CellMinimumSet", "cell_minimum_set"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -445,3 +446,124 @@ def valley_path(built: LinearRegionMinimum, alphas: Any) -> list[list]:
                                         alpha=alpha, rho=built.rho, exact=exact)
         out.append(layers)
     return out
+
+
+# ---------------------------------------------------------------------------------------------- one hidden layer
+@dataclasses.dataclass(frozen=True, eq=False)
+class CellMinimumSet:
+    r"""The minimising set of the cell polynomial of a one-hidden-layer network with one output (HWT20 2.6, Liu20).
+
+    On the cell, :math:`\hat y = F z + c` with features ``F`` (per unit ``k``: :math:`s_{ik} \tilde x_i` and, for
+    activations with intercepts, :math:`c_{ik}`) and :math:`z_k = v_k (w_k, b_k)` (and :math:`u_k = v_k`), so the
+    cell polynomial is :math:`G(z, c) = \frac1n \sum_i \ell(y_i, F_i z + c)`, convex: its minimum
+    :math:`R^*_{\text{cell}}` is the best affine fit on the features (closed form for the squared loss,
+    :math:`\frac1{2n} \|(I - A A^+) y\|^2`, exact in rationals), and every local minimum inside the cell attains it.
+    For the squared loss the minimisers form the affine set :math:`z^* + \operatorname{null}(A)`; its points inside
+    the cell (with the output weights' signs kept) form a convex set, so the straight path in :math:`z` (and in
+    :math:`v`) between two of them keeps the risk constant: the valley.
+
+    Attributes:
+        arch, params: the network and the point whose cell this is (one network).
+        risk_star, risk_star_exact: the cell-optimal risk (exact for the squared loss).
+        outputs_star: the training outputs at the optimum (unique for the squared loss).
+        null_basis: a basis (columns) of the minimisers' directions in the coordinates ``(z, c)``, ``c`` the
+            output bias last (squared loss; empty otherwise).
+        attained_here: whether the given point attains the cell optimum (up to 1e-10 relative).
+    """
+
+    arch: Architecture
+    params: Params
+    X: np.ndarray
+    features: np.ndarray
+    risk_star: float
+    risk_star_exact: Fraction | None
+    outputs_star: np.ndarray
+    null_basis: np.ndarray
+    attained_here: bool
+
+    def _z_of(self, params: Params) -> tuple[np.ndarray, np.ndarray, float]:
+        P = params.numpy()
+        W1, b1 = P.weights[0][0], P.biases[0][0]
+        v = P.weights[1][0][0]
+        z = (np.hstack([W1, b1[:, None]]) * v[:, None]).ravel()
+        if self.features.shape[1] > z.size:  # intercept features: u_k = v_k
+            z = np.concatenate([z, v])
+        return z, v, float(P.biases[1][0][0])
+
+    def _params_of(self, z: np.ndarray, v: np.ndarray, c: float) -> Params:
+        K, D = self.arch.widths[1], self.arch.d_in + 1
+        zk = z[:K * D].reshape(K, D)
+        wb = zk / v[:, None]
+        return as_params(self.arch, [(wb[:, :-1], wb[:, -1]), (v[None, :], np.array([c]))])
+
+    def sample(self, n_points: int, *, seed: int = 0, scale: float = 1e-2) -> list[Params]:
+        """Points of the minimising set inside the cell near the given point: moves along ``null_basis`` and
+        positive rescalings of the units, each kept only if its pattern is the cell's.
+
+        Raises:
+            CellscapeError: when the given point does not attain the cell optimum (nothing to sample around).
+        """
+        if not self.attained_here:
+            raise CellscapeError("the given point does not attain the cell optimum: there is no minimiser to sample "
+                                 "around")
+        rng = np.random.default_rng(seed)
+        z0, v0, c0 = self._z_of(self.params)
+        zc0 = np.append(z0, c0)
+        cell = activation_pattern(self.arch, self.params, self.X).cell(0)
+        out = []
+        for _ in range(50 * n_points):
+            zc = zc0 + (self.null_basis @ rng.normal(size=self.null_basis.shape[1]) * scale
+                        if self.null_basis.shape[1] else 0.0)
+            v = v0 * np.exp(rng.normal(size=v0.size) * 0.3)  # positive rescalings of the units
+            candidate = self._params_of(zc[:-1], v, float(zc[-1]))
+            if activation_pattern(self.arch, candidate, self.X).cell(0) == cell:
+                out.append(candidate)
+                if len(out) == n_points:
+                    break
+        return out
+
+    def path(self, a: Params, b: Params, n_points: int = 11) -> list[Params]:
+        """The straight path between two minimisers of the cell in (z, v)-coordinates (signs of v kept)."""
+        za, va, ca = self._z_of(a)
+        zb, vb, cb = self._z_of(b)
+        if np.any(np.sign(va) != np.sign(vb)):
+            raise CellscapeError("the two points have output weights of different signs: no straight path")
+        return [self._params_of((1 - t) * za + t * zb, (1 - t) * va + t * vb, (1 - t) * ca + t * cb)
+                for t in np.linspace(0.0, 1.0, n_points)]
+
+
+def cell_minimum_set(arch: Architecture, params: Any, X: Any, y: Any, *, loss: str | Loss = "squared",
+                     exact: bool = False) -> CellMinimumSet:
+    """The minimising set of the cell of ``params`` (one hidden layer, one output, output bias on).
+
+    Raises:
+        InvalidInputError: for another architecture or a point on a cell boundary.
+    """
+    func = "cell_minimum_set"
+    if arch.n_layers != 2 or arch.d_out != 1 or not arch.bias[1] or not arch.bias[0]:
+        raise invalid("arch", func, "one hidden layer with biases and one output", arch.describe())
+    loss = parse_loss(loss)
+    P = as_params(arch, params, func=func)[0].numpy()
+    Xf = to_numpy(X, name="X", func=func)
+    yf = as_targets(y, loss, 1, Xf.shape[0], func=func)
+    pattern = activation_pattern(arch, P, Xf)
+    if float(pattern.min_margin()[0]) <= 1e-9:
+        raise invalid("params", func, "a point inside a cell (no pre-activation on a breakpoint)", "a tie", raw=True)
+    act = arch.activations[0]
+    piece = pattern.pieces[0][0]  # (n, K)
+    slopes = np.array([float(s) for s in act.slopes])[piece]
+    intercepts = np.array([float(c) for c in act.intercepts])[piece]
+    Xt = np.hstack([Xf, np.ones((Xf.shape[0], 1))])
+    features = np.concatenate([(slopes[:, :, None] * Xt[:, None, :]).reshape(Xf.shape[0], -1)]
+                              + ([intercepts] if np.any(intercepts) else []), axis=1)
+    fit = best_affine_fit(features, yf, loss=loss, exact=exact and loss.name is LossName.SQUARED)
+    outputs_star = features @ fit.weights[0] + fit.bias[0]
+    A = np.hstack([features, np.ones((features.shape[0], 1))])
+    null_basis = np.zeros((features.shape[1], 0))
+    if loss.name is LossName.SQUARED:
+        u, s, vt = np.linalg.svd(A)
+        rank = int(np.sum(s > 1e-10 * s[0]))
+        null_basis = vt[rank:].T
+    here = float(risk(arch, P, Xf, yf, loss=loss)[0])
+    return CellMinimumSet(arch, P, Xf, features, fit.risk, fit.risk_exact, outputs_star, null_basis,
+                          abs(here - fit.risk) <= 1e-10 * max(1.0, abs(fit.risk)))
