@@ -558,26 +558,46 @@ def _interior_one_hidden_layer(point: _Point, grad_norm: float, radius: float, H
         "one_hidden_layer_convex", **common)
 
 
-def _all_units_single_piece(point: _Point) -> bool:
-    return all(np.all(p == p[:1]) for p in point.pieces)
+def _sample_groups(point: _Point) -> list[np.ndarray]:
+    """Samples grouped by their activation pattern across every hidden unit (one group per distinct pattern)."""
+    keys = np.concatenate([p for p in point.pieces], axis=1) if point.pieces else np.zeros((point.X.shape[0], 0))
+    _, labels = np.unique(keys, axis=0, return_inverse=True)
+    labels = np.asarray(labels).ravel()
+    return [np.nonzero(labels == g)[0] for g in range(int(labels.max()) + 1)]
 
 
-def _affine_case(point: _Point, grad_norm: float, radius: float, H_info: dict[str, Any]) -> Certificate | None:
+def _group_affine_case(point: _Point, grad_norm: float, radius: float,
+                       H_info: dict[str, Any]) -> Certificate | None:
+    r"""Liu21's argument, generalising the affine predictor: samples that share an activation pattern see one
+    affine map of the input, :math:`A_g(\theta) x + c_g(\theta)`, on the whole certified radius, so
+    :math:`R(\theta') \ge \sum_g \frac{n_g}{n} R^*_{g}` (each group's best affine risk); equality at the point
+    makes it a local minimum. With one group this is the affine-predictor argument of HWT20."""
     opts = point.opts
-    fit = best_affine_fit(point.X, point.y, loss=point.loss, **(
-        {"n_classes": point.arch.d_out} if point.loss.target_kind.value == "class" else {}))
-    if not fit.attained:
+    groups = _sample_groups(point)
+    bound = 0.0
+    for idx in groups:
+        fit = best_affine_fit(point.X[idx], point.y[idx], loss=point.loss, **(
+            {"n_classes": point.arch.d_out} if point.loss.target_kind.value == "class" else {}))
+        if not fit.attained:
+            return None
+        bound += len(idx) / point.X.shape[0] * fit.risk
+    gap = point.risk - bound
+    if gap > opts.kkt_tol * max(1.0, abs(bound)):
         return None
-    gap = point.risk - fit.risk
-    if gap > opts.kkt_tol * max(1.0, abs(fit.risk)):
-        return None
+    status = (CertificateStatus.NONSTRICT_MINIMUM if point.flat.size > point.arch.d_out * (point.arch.d_in + 1)
+              else CertificateStatus.MINIMUM)
+    if len(groups) == 1:
+        return _certificate(
+            point, status,
+            f"every unit is in one linear piece on every sample, so the network is an affine predictor on the data; "
+            f"its risk {point.risk:.10g} equals the best affine risk {bound:.10g} (gap {gap:.1e}), a lower bound "
+            "on the whole certified radius", "affine_predictor", grad_norm=grad_norm, radius=radius, **H_info)
     return _certificate(
-        point, CertificateStatus.NONSTRICT_MINIMUM if point.flat.size > point.arch.d_out * (point.arch.d_in + 1)
-        else CertificateStatus.MINIMUM,
-        f"every unit is in one linear piece on every sample, so the network is an affine predictor on the data; "
-        f"its risk {point.risk:.10g} equals the best affine risk {fit.risk:.10g} (gap {gap:.1e}), a lower bound "
-        "on the whole certified radius",
-        "affine_predictor", grad_norm=grad_norm, radius=radius, **H_info)
+        point, status,
+        f"the samples fall into {len(groups)} groups of one activation pattern each, on which the network is one "
+        f"affine map; its risk {point.risk:.10g} equals the sum of the groups' best affine risks {bound:.10g} (gap "
+        f"{gap:.1e}), a lower bound on the whole certified radius (Liu 2021)", "group_affine", grad_norm=grad_norm,
+        radius=radius, **H_info)
 
 
 def _hessian_info(point: _Point) -> dict[str, Any]:
@@ -628,10 +648,9 @@ def _interior(point: _Point) -> Certificate:
     H_info = _hessian_info(point)
     if arch.n_layers == 2 and arch.d_out == 1:
         return _interior_one_hidden_layer(point, grad_norm, radius, H_info)
-    if _all_units_single_piece(point):
-        cert = _affine_case(point, grad_norm, radius, _public(H_info))
-        if cert is not None:
-            return cert
+    cert = _group_affine_case(point, grad_norm, radius, _public(H_info))
+    if cert is not None:
+        return cert
     return _second_order(point, grad_norm, radius, H_info)
 
 
@@ -742,10 +761,10 @@ def _boundary(point: _Point) -> Certificate:
         return _certificate(point, CertificateStatus.INCONCLUSIVE,
                             "a sample ties between two classes of the Crammer-Singer hinge; its adjacent pieces "
                             "are not enumerated", "adjacent_pieces")
-    if not point.act_ties and _all_units_single_piece(point):
-        # only loss kinks: the network is still an affine predictor on a neighbourhood, whatever the loss does
+    if not point.act_ties:
+        # only loss kinks: each pattern group still sees one affine map on a neighbourhood, whatever the loss does
         radius = float(certified_radius(point.arch, point.flat[None, :], point.X)[0])
-        cert = _affine_case(point, float("nan"), radius, {})
+        cert = _group_affine_case(point, float("nan"), radius, {})
         if cert is not None:
             return dataclasses.replace(cert, message=cert.message + f" (the {len(point.ties)} ties are kinks of the "
                                        "loss, which do not change the argument)")
@@ -1036,13 +1055,21 @@ def _exact_check(cert: Certificate, arch: Architecture, loss: Loss, qparams: Exa
                 "not implemented yet; the verdict rests on floats")
     elif arch.n_layers == 2 and arch.d_out == 1 and cert.method in ("one_hidden_layer_convex", "gradient"):
         return _exact_one_hidden_layer(cert, arch, loss, qparams, Xq, Yq, zs, pieces, exact_lp)
-    elif cert.method == "affine_predictor" and loss.name is LossName.SQUARED:
-        fit = best_affine_fit(Xq, Yq, exact=True)
-        if fit.risk_exact == fmpq_to_fraction(risk_q):
+    elif cert.method in ("affine_predictor", "group_affine") and loss.name is LossName.SQUARED:
+        keys = np.concatenate(pieces, axis=1) if pieces else np.zeros((Xq.nrows(), 0))
+        _, labels = np.unique(keys, axis=0, return_inverse=True)
+        labels = np.asarray(labels).ravel()
+        bound = Fraction(0)
+        for g in range(int(labels.max()) + 1):
+            idx = [int(i) for i in np.nonzero(labels == g)[0]]
+            Xg = flint.fmpq_mat(len(idx), Xq.ncols(), [Xq[i, j] for i in idx for j in range(Xq.ncols())])
+            Yg = flint.fmpq_mat(len(idx), Yq.ncols(), [Yq[i, j] for i in idx for j in range(Yq.ncols())])
+            bound += Fraction(len(idx), Xq.nrows()) * best_affine_fit(Xg, Yg, exact=True).risk_exact
+        if bound == fmpq_to_fraction(risk_q):
             return dataclasses.replace(cert, arithmetic=Arithmetic.EXACT, message=cert.message + "; verified "
-                                       "exactly: the risk equals the exact best affine risk")
+                                       "exactly: the risk equals the exact sum of the groups' best affine risks")
         return dataclasses.replace(cert, status=CertificateStatus.INCONCLUSIVE, message=(
-            f"the exact risk {fmpq_to_fraction(risk_q)} differs from the exact best affine risk {fit.risk_exact}"))
+            f"the exact risk {fmpq_to_fraction(risk_q)} differs from the exact bound {bound}"))
     elif cert.method in ("second_order", "gradient") and point.flat.size <= _EXACT_HESSIAN_LIMIT:
         return _exact_second_order(cert, arch, loss, qparams, Xq, Yq, tuple(pieces), exact_lp)
     else:
