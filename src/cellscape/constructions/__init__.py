@@ -12,6 +12,15 @@ from cellscape.constructions.laurent2018 import (
     dead_point_minimum as dead_point_minimum,
     deep_linear_hinge as deep_linear_hinge,
 )
+from cellscape.constructions.liu2021 import (
+    GroupingMinimum as GroupingMinimum,
+    MaxMinFormula as MaxMinFormula,
+    compile_relu as compile_relu,
+    compile_with_activation as compile_with_activation,
+    enumerate_groupings_1d as enumerate_groupings_1d,
+    grouping_minimum as grouping_minimum,
+    max_min_representation as max_min_representation,
+)
 from cellscape.constructions.registry import (
     CONSTRUCTIONS as CONSTRUCTIONS,
     ConstructionResult as ConstructionResult,
@@ -21,5 +30,7 @@ from cellscape.constructions.registry import (
 __all__ = [
     "LinearRegionMinimum", "SpuriousWitness", "linear_region_minimum", "valley_path",
     "DeadPointMinimum", "cell_laplacian", "dead_point_minimum", "deep_linear_hinge",
+    "MaxMinFormula", "max_min_representation", "compile_relu", "compile_with_activation", "GroupingMinimum",
+    "grouping_minimum", "enumerate_groupings_1d",
     "CONSTRUCTIONS", "ConstructionResult", "construct",
 ]
