@@ -113,3 +113,19 @@ def test_one_hidden_layer_cell_minimising_set_sampler_and_path():
         outputs = [np.asarray(cs.forward(arch, trained.params[b], data.X))[0, :, 0] for b in members]
         for o in outputs[1:]:
             np.testing.assert_allclose(o, outputs[0], atol=1e-7)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu:1/4", "pwl:0:1/2,1:0"])
+def test_ysj_kink_pair_matches_its_exact_formula(activation):
+    from cellscape.constructions.he2020 import kink_pair_point
+
+    data = cs.load_data("builtin:nonaffine", seed=2, n_samples=12)
+    X = [[Fraction(v).limit_denominator(64) for v in row] for row in data.X]  # rational data
+    y = [Fraction(v).limit_denominator(64) for v in data.y[:, 0]]
+    point = kink_pair_point(X, y, activation=activation)
+    arch = cs.mlp(1, [2], 1, activation=activation)
+    n = len(y)
+    sum_loss = n * cs.risk_exact(arch, point.layers, X, [[v] for v in y])  # the mean, times n: the summed loss
+    assert sum_loss == point.predicted_sum_loss  # l0 - 2 c gamma S + m c^2 gamma^2 / 2, exactly
+    l0 = n * cs.best_affine_fit(X, y, exact=True).risk_exact
+    assert sum_loss < l0  # strictly better than the linear-region minimum: it is spurious

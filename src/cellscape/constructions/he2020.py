@@ -56,7 +56,7 @@ from cellscape.networks import Architecture, Params, as_params, mlp
 from cellscape.patterns import activation_pattern
 
 __all__ = ["LinearRegionMinimum", "SpuriousWitness", "linear_region_minimum", "linear_region_point", "valley_path",
-           "CellMinimumSet", "cell_minimum_set"]
+           "CellMinimumSet", "cell_minimum_set", "KinkPairPoint", "kink_pair_point"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -567,3 +567,65 @@ def cell_minimum_set(arch: Architecture, params: Any, X: Any, y: Any, *, loss: s
     here = float(risk(arch, P, Xf, yf, loss=loss)[0])
     return CellMinimumSet(arch, P, Xf, features, fit.risk, fit.risk_exact, outputs_star, null_basis,
                           abs(here - fit.risk) <= 1e-10 * max(1.0, abs(fit.risk)))
+
+
+@dataclasses.dataclass(frozen=True)
+class KinkPairPoint:
+    """YSJ-a Theorem 1, step 2: the better point of the kink pair, with the quantities of the exact formula
+    ``sum-loss = l0 - 2 c gamma S + m c^2 gamma^2 / 2`` (theory 2.3)."""
+
+    layers: list
+    beta: Fraction
+    gamma: Fraction
+    j0: int
+    S: Fraction
+    c: Fraction
+    predicted_sum_loss: Fraction
+
+
+def kink_pair_point(X: Any, y: Any, *, activation: str | PiecewiseLinear = "relu", width: int = 2) -> KinkPairPoint:
+    r"""YSJ-a's kink-pair point for one hidden layer, one output and a two-piece homogeneous activation
+    :math:`h_{s_+, s_-}` (ReLU, leaky ReLU), squared loss, exact rationals.
+
+    With :math:`\bar y` the least-squares fit sorted increasingly, :math:`j_0` the smallest index with
+    :math:`S = \sum_{i \le j_0} (\bar y_i - y_i) \ne 0` and :math:`\bar y_{j_0} < \bar y_{j_0 + 1}`,
+    :math:`\beta` the midpoint of that gap and :math:`|\gamma|` a quarter of it (sign of :math:`c S`,
+    :math:`c = (s_+ - s_-)/(s_+ + s_-)`), the pair of units outputs :math:`\bar y_i \mp c \gamma`, so the summed
+    half squared error is exactly :math:`l_0 - 2 c \gamma S + \tfrac12 m c^2 \gamma^2 < l_0`.
+
+    Raises:
+        CellscapeError: for another activation, or when no such ``j0`` exists (YSJ-a's rarer case J empty).
+    """
+    act = parse_activation(activation)
+    if len(act.breakpoints) != 1 or act.breakpoints[0] != 0 or act.offset != 0 or act.is_linear:
+        raise CellscapeError(f"the kink pair needs a two-piece activation with its kink at 0, h(0) = 0; got {act.spec}")
+    s_minus, s_plus = act.slopes
+    if s_plus + s_minus == 0:
+        raise CellscapeError(f"the kink pair needs s+ + s- != 0 (got {s_plus} and {s_minus}): use the kink-unit "
+                             "witness of linear_region_minimum instead")
+    Xq = _numbers(X, True)
+    yq = _numbers(y, True).reshape(len(Xq))
+    fit = best_affine_fit(Xq, yq, exact=True)
+    Wbar = [Fraction(v) for v in fit.weights_exact[0]]
+    bbar = Fraction(fit.bias_exact[0])
+    ybar = [sum((w * x for w, x in zip(Wbar, row)), Fraction(0)) + bbar for row in Xq]
+    order = sorted(range(len(ybar)), key=lambda i: ybar[i])
+    partial = Fraction(0)
+    for rank, i in enumerate(order[:-1]):
+        partial += ybar[i] - yq[i]
+        nxt = order[rank + 1]
+        if partial != 0 and ybar[i] < ybar[nxt]:
+            j0, S, beta = rank, partial, (ybar[i] + ybar[nxt]) / 2
+            gap = ybar[nxt] - ybar[i]
+            break
+    else:
+        raise CellscapeError("no threshold separates a non-zero partial sum of residuals (YSJ-a's case J empty)")
+    c = (s_plus - s_minus) / (s_plus + s_minus)
+    gamma = gap / 4 * (1 if c * S > 0 else -1)
+    d = len(Wbar)
+    W1 = [list(Wbar), [-w for w in Wbar]] + [[Fraction(0)] * d for _ in range(width - 2)]
+    b1 = [bbar - beta + gamma, -bbar + beta + gamma] + [Fraction(0)] * (width - 2)
+    W2 = [[1 / (s_plus + s_minus), -1 / (s_plus + s_minus)] + [Fraction(0)] * (width - 2)]
+    l0 = sum(((a - b) ** 2 / 2 for a, b in zip(ybar, yq)), Fraction(0))
+    predicted = l0 - 2 * c * gamma * S + Fraction(len(yq)) * c**2 * gamma**2 / 2
+    return KinkPairPoint([(W1, b1), (W2, [beta])], beta, gamma, j0, S, c, predicted)
