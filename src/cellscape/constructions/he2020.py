@@ -213,15 +213,9 @@ def linear_region_point(arch: Architecture, fit_weights: np.ndarray, fit_bias: n
     alpha = _pow2_below(float(room) / (4 * amplitude)) if alpha is None else (to_fraction(alpha) if exact else
                                                                                float(alpha))
     rho = alpha if rho is None else (to_fraction(rho) if exact else float(rho))
-    if not exact:
-        centre_n, h_c = float(centre), float(act.evaluate_exact(centre))
-    else:
-        centre_n, h_c = centre, act.evaluate_exact(centre)
+    h_c = act.evaluate_exact(centre) if exact else float(act.evaluate_exact(centre))
     d_y, width = arch.d_out, arch.widths[1]
-    W1 = np.zeros((width, arch.d_in), dtype=object if exact else float) * one
-    b1 = np.full(width, centre_n, dtype=object if exact else float)
-    W1[:d_y] = alpha * fit_weights
-    b1[:d_y] = centre_n + alpha * fit_bias
+    W1, b1 = _first_layer(arch, fit_weights, fit_bias, alpha, centre, one, exact)
     A = np.zeros((d_y, width), dtype=object if exact else float) * one
     A[:, :d_y] = np.eye(d_y, dtype=int) * (one / (slope * alpha))
     a0 = np.full(d_y, -h_c / (slope * alpha), dtype=object if exact else float)
