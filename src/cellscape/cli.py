@@ -75,6 +75,23 @@ _CATEGORY_LABELS = {"global": "global", "spurious": "spurious", "saddle": "saddl
                     "not_converged": "not converged", "inconclusive": "inconclusive"}
 
 
+def _print_risk_table(title: str, columns: list[str], rows: list[list[str]], *, risks: list[float],
+                      affine: float | None, ratio_at: int, hidden: int, noun: str) -> None:
+    """A table of risk levels, with a ``risk / affine`` column at ``ratio_at`` when the best affine risk is
+    known, and a line saying how many rows were left out."""
+    if affine:
+        columns = columns[:ratio_at] + ["risk / affine"] + columns[ratio_at:]
+        rows = [row[:ratio_at] + [f"{r / affine:.3f}"] + row[ratio_at:] for row, r in zip(rows, risks)]
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, justify="right", no_wrap=col == "risk", min_width=11 if col == "risk" else None)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    if hidden > 0:
+        console.print(f"... and {hidden} more {noun} (--max-groups or --json shows them all)")
+
+
 @app.command()
 def survey(
     data: Annotated[str, typer.Option(help="Dataset: a .npz/.csv file or builtin:NAME.")] = "builtin:nonaffine",
@@ -108,38 +125,21 @@ def survey(
                   + (f", best affine risk {_fmt(affine)}" if affine is not None else ""))
     console.print(f"[bold]network[/bold] {'-'.join(map(str, result.architecture['widths']))} "
                   f"{activation}, loss {loss}; {runs} runs, at most {steps} steps of size {lr}, seed {seed}")
-    table = Table(title=f"Endpoints grouped by risk (within {rtol:g} relative)")
-    columns = ["risk", "runs", "converged", "cells", "median |grad|", "min radius"]
-    if affine:
-        columns.insert(1, "risk / affine")
-    for col in columns:
-        table.add_column(col, justify="right", no_wrap=col == "risk", min_width=11 if col == "risk" else None)
-    for g in result.groups[:max_groups]:
-        row = [_fmt(g.risk_min), str(g.count), str(g.n_converged), str(g.n_cells), f"{g.median_grad_norm:.1e}",
-               f"{g.min_radius:.1e}"]
-        if affine:
-            row.insert(1, f"{g.risk_min / affine:.3f}")
-        table.add_row(*row)
-    console.print(table)
-    hidden_groups = len(result.groups) - max_groups
-    if hidden_groups > 0:
-        console.print(f"... and {hidden_groups} more groups (--max-groups or --json shows them all)")
-    minima = Table(title="Distinct certified minima (runs whose predictions on the data agree)")
-    columns = ["minimum", "risk", "runs", "category", "boundary", "valley dim"]
-    if affine:
-        columns.insert(2, "risk / affine")
-    for col in columns:
-        minima.add_column(col, justify="right", no_wrap=col == "risk", min_width=11 if col == "risk" else None)
-    for m in result.minima[:max_groups]:
-        row = [str(m.index), _fmt(m.risk), str(m.count), m.category.value, "yes" if m.on_boundary else "no",
-               "?" if m.valley_dimension is None else str(m.valley_dimension)]
-        if affine:
-            row.insert(2, f"{m.risk / affine:.3f}")
-        minima.add_row(*row)
-    console.print(minima)
-    hidden_minima = len(result.minima) - max_groups
-    if hidden_minima > 0:
-        console.print(f"... and {hidden_minima} more minima (--max-groups or --json shows them all)")
+    groups, minima = result.groups[:max_groups], result.minima[:max_groups]
+    _print_risk_table(
+        f"Endpoints grouped by risk (within {rtol:g} relative)",
+        ["risk", "runs", "converged", "cells", "median |grad|", "min radius"],
+        [[_fmt(g.risk_min), str(g.count), str(g.n_converged), str(g.n_cells), f"{g.median_grad_norm:.1e}",
+          f"{g.min_radius:.1e}"] for g in groups],
+        risks=[g.risk_min for g in groups], affine=affine, ratio_at=1, hidden=len(result.groups) - max_groups,
+        noun="groups")
+    _print_risk_table(
+        "Distinct certified minima (runs whose predictions on the data agree)",
+        ["minimum", "risk", "runs", "category", "boundary", "valley dim"],
+        [[str(m.index), _fmt(m.risk), str(m.count), m.category.value, "yes" if m.on_boundary else "no",
+          "?" if m.valley_dimension is None else str(m.valley_dimension)] for m in minima],
+        risks=[m.risk for m in minima], affine=affine, ratio_at=2, hidden=len(result.minima) - max_groups,
+        noun="minima")
     for entry in result.constructed:
         if "refused" in entry:
             console.print(f"[bold]constructed[/bold] {entry['name']}: not built ({entry['refused']})")
