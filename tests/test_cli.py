@@ -142,6 +142,17 @@ def test_construct_list_and_build(tmp_path, capsys):
     assert payload["claimed_risk_exact"] == payload["risk_exact"] == "1/9" and payload["spurious"] is True
 
 
+def test_construct_the_convolutional_grouping(tmp_path, capsys):
+    path = tmp_path / "cnn.json"
+    code, out, _ = run(["construct", "grouping-cnn", "--kernel-size", "3", "--json", str(path)], capsys)
+    assert code == 0 and "conv1d(L=8, k=3" in out and "spurious" in out
+    payload = json.loads(path.read_text())
+    assert payload["architecture"]["kind"] == "conv1d-avgpool" and payload["spurious"] is True
+    assert payload["certificate"]["status"] == "nonstrict_minimum"
+    code, _, err = run(["construct", "grouping", "--kernel-size", "3"], capsys)
+    assert code == 2 and "kernel_size" in err and "Traceback" not in err
+
+
 def test_construct_bad_name_exits_2(capsys):
     code, _, err = run(["construct", "nope"], capsys)
     assert code == 2 and "linear-region" in err

@@ -27,9 +27,9 @@ from cellscape.exceptions import InvalidInputError
 
 # Options that make every builtin random (the default XOR and the 3-point set are fixed point sets).
 RANDOM_OPTIONS = {"teacher": {}, "separable": {}, "nonaffine": {}, "xor": {"n_samples": 8}, "spirals": {}}
-ALL_NAMES = "'teacher', 'separable', 'nonaffine', 'xor', 'spirals', 'three-point'"
+ALL_NAMES = "'teacher', 'separable', 'nonaffine', 'xor', 'spirals', 'signals', 'three-point'"
 DEFAULT_SHAPES = {"teacher": (200, 2, 1), "separable": (40, 2, 1), "nonaffine": (40, 1, 1), "xor": (4, 2, 1),
-                  "spirals": (100, 2, 1), "three-point": (3, 2, 1)}
+                  "spirals": (100, 2, 1), "signals": (40, 8, 1), "three-point": (3, 2, 1)}
 
 
 def assert_same(a: Dataset, b: Dataset) -> None:

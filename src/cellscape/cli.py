@@ -256,6 +256,14 @@ def certify(
                             "seed": seed, "certificates": [c.to_dict() for c in certificates]})
 
 
+def _exact_text(value: Any) -> str:
+    """`` = p/q`` for a short exact value, the number of digits for a long one, nothing for None."""
+    if value is None:
+        return ""
+    text = str(value)
+    return f" = {text}" if len(text) <= 40 else f" (exact: {len(text)} digits)"
+
+
 @app.command()
 def construct(
     name: Annotated[str | None, typer.Argument(help="The construction (see --list).")] = None,
@@ -264,6 +272,7 @@ def construct(
     hidden: Annotated[str | None, typer.Option(help="Hidden widths, comma-separated.")] = None,
     activation: Annotated[str | None, typer.Option(help="Hidden activation.")] = None,
     loss: Annotated[str | None, typer.Option(help="The loss.")] = None,
+    kernel_size: Annotated[int | None, typer.Option(help="Filter width of a convolutional construction.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of a built-in dataset.")] = 0,
     exact: Annotated[bool, typer.Option("--exact", help="Build and certify in exact rationals.")] = False,
     json_path: JsonOption = None,
@@ -279,7 +288,8 @@ def construct(
         for entry in CONSTRUCTIONS.values():
             d = entry.defaults
             table.add_row(entry.name, entry.paper, entry.description,
-                          f"{d['data']}, hidden {d['hidden']}, {d['activation']}, {d['loss']}")
+                          f"{d['data']}, hidden {d['hidden'] or 'compiled'}, {d['activation']}, {d['loss']}"
+                          + (f", kernel size {d['kernel_size']}" if "kernel_size" in d else ""))
         console.print(table)
         return
     entry = CONSTRUCTIONS.get(name)
@@ -287,13 +297,11 @@ def construct(
     X = dataset.X_exact if exact and dataset.X_exact is not None else dataset.X
     y = dataset.y_exact if exact and dataset.y_exact is not None else dataset.y
     result = build(name, X, y, hidden=None if hidden is None else list(_parse_widths(hidden)),
-                   activation=activation, loss=loss, exact=exact)
+                   activation=activation, loss=loss, kernel_size=kernel_size, exact=exact)
     cert = result.certificate
     console.print(f"[bold]{result.name}[/bold] ({result.paper}) on {dataset.name}: {result.arch.describe()}")
-    console.print(f"claimed risk {_fmt(result.claimed_risk)}"
-                  + (f" = {result.claimed_risk_exact}" if result.claimed_risk_exact is not None else "")
-                  + f"; the point's risk {_fmt(result.risk)}"
-                  + (f" = {result.risk_exact}" if result.risk_exact is not None else ""))
+    console.print(f"claimed risk {_fmt(result.claimed_risk)}{_exact_text(result.claimed_risk_exact)}; "
+                  f"the point's risk {_fmt(result.risk)}{_exact_text(result.risk_exact)}")
     console.print(f"certificate: {cert.status.value} ({cert.method}, {cert.arithmetic.value}): {escape(cert.message)}",
                   soft_wrap=True)
     if result.witness_risk is not None:

@@ -522,6 +522,33 @@ def make_three_point(*, n_samples: int = 3, d_in: int = 2, seed: Seed = 0) -> Da
                    X_exact=X_exact, y_exact=y_exact)
 
 
+def make_signals(*, n_samples: int = 40, d_in: int = 8, noise: float = 0.05, seed: Seed = 0) -> Dataset:
+    r"""1-D signals of length ``d_in``: a level :math:`a \sim U[-2, 2]` plus :math:`N(0, 0.5^2)` noise at every
+    position, with :math:`y = |\bar x| + 0.3 \sin(3 \bar x) + \sigma \varepsilon` (:math:`\bar x` the signal's
+    mean): the :data:`nonaffine` targets for convolutional networks. Draws the levels, the position noise, then
+    :math:`\varepsilon \sim N(0, 1)`.
+
+    Raises:
+        InvalidInputError: for sizes below 1, a negative noise level or a bad seed.
+
+    Examples:
+        >>> make_signals(seed=0).X.shape
+        (40, 8)
+    """
+    func = "make_signals"
+    n = check_int(n_samples, name="n_samples", func=func, minimum=1)
+    L = check_int(d_in, name="d_in", func=func, minimum=1)
+    noise = check_float(noise, name="noise", func=func, minimum=0.0)
+    rng = make_rng(seed, func=func)
+    levels = rng.uniform(-2.0, 2.0, size=(n, 1))
+    X = levels + 0.5 * rng.standard_normal((n, L))
+    mean = X.mean(axis=1)
+    y = np.abs(mean) + 0.3 * np.sin(3.0 * mean) + noise * rng.standard_normal(n)
+    return Dataset(X, y, name="signals", description=BUILTINS["signals"][1],
+                   info={"generator": "signals", "seed": _seed_info(seed), "n_samples": n, "d_in": L,
+                         "noise": noise})
+
+
 #: name -> (generator, one-line description); each generator takes keyword arguments ``n_samples``, ``d_in``
 #: and ``seed`` (and options of its own).
 BUILTINS: dict[str, tuple[Callable[..., Dataset], str]] = {
@@ -530,6 +557,7 @@ BUILTINS: dict[str, tuple[Callable[..., Dataset], str]] = {
     "nonaffine": (make_nonaffine, "y = |x_1| + 0.3 sin(3 x_1) + noise on [-2, 2]^d: no affine map fits"),
     "xor": (make_xor, "the four XOR points with targets 0/1 (exact), or noisy blobs around them"),
     "spirals": (make_spirals, "two interleaved spirals in the plane, labels -1/+1"),
+    "signals": (make_signals, "1-D signals (a level plus noise, length 8) with nonaffine targets of their mean"),
     "three-point": (make_three_point, "X = {(1,0), (0,1), (1/2,1/2)}, y = (0, 0, 1): best affine risk 1/9"),
 }
 
@@ -543,6 +571,6 @@ def list_builtins() -> list[tuple[str, str]]:
 
     Examples:
         >>> [name for name, _ in list_builtins()]
-        ['teacher', 'separable', 'nonaffine', 'xor', 'spirals', 'three-point']
+        ['teacher', 'separable', 'nonaffine', 'xor', 'spirals', 'signals', 'three-point']
     """
     return [(name, description) for name, (_, description) in BUILTINS.items()]

@@ -462,8 +462,8 @@ def constructed_minima(data: Dataset, config: SurveyConfig, risks: np.ndarray) -
 
     out = []
     for name, entry in CONSTRUCTIONS.items():
-        if entry.defaults["loss"] != parse_loss(config.loss).spec:
-            continue
+        if entry.defaults["loss"] != parse_loss(config.loss).spec or entry.defaults["hidden"] is None:
+            continue  # another loss, or a network of its own (not comparable with the survey's endpoints)
         try:
             result = construct(name, data.X, data.y, hidden=list(config.hidden), activation=config.activation,
                                loss=config.loss)

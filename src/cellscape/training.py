@@ -29,7 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cellscape._validation import check_float, check_int
+from cellscape._validation import check_float, check_int, invalid
+from cellscape.conv import ConvNet, batched_conv_risk, patches
 from cellscape.losses import Loss, as_targets, batched_risk, parse_loss
 from cellscape.networks import Architecture, Params, as_inputs, as_params, flatten_params
 
@@ -57,14 +58,25 @@ class TrainingResult:
     diverged: np.ndarray
 
 
-def _risk_and_grad(arch: Architecture, loss: Loss, params: Params, X: Any, y: Any):
+def _model_risk(model: Architecture | ConvNet, loss: Loss, params: Params, X: Any, y: Any) -> Any:
+    """Per-network risks of an MLP, or of a CNN on its precomputed patches."""
+    if isinstance(model, ConvNet):
+        return batched_conv_risk(model, loss, params, X, y)
+    return batched_risk(model, loss, params, X, y)
+
+
+def _param_arch(model: Architecture | ConvNet) -> Architecture:
+    return model.patch_net if isinstance(model, ConvNet) else model
+
+
+def _risk_and_grad(arch: Architecture | ConvNet, loss: Loss, params: Params, X: Any, y: Any):
     """Per-network risks ``(B,)``, gradients (Params) and gradient norms ``(B,)``."""
     def total(p):
-        r = batched_risk(arch, loss, p, X, y)
+        r = _model_risk(arch, loss, p, X, y)
         return jnp.sum(r), r
 
     grads, risks = jax.grad(total, has_aux=True)(params)
-    flat = flatten_params(arch, grads)
+    flat = flatten_params(_param_arch(arch), grads)
     return risks, grads, jnp.sqrt(jnp.sum(flat**2, axis=1))
 
 
@@ -90,7 +102,7 @@ def _gd_chunk(arch, loss, params, active, converged, diverged, steps, X, y, lr, 
         converged = converged | (active & done)
         active = active & ~done
         new = jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
-        finite = jnp.all(jnp.isfinite(flatten_params(arch, new)), axis=1) & jnp.isfinite(risks)
+        finite = jnp.all(jnp.isfinite(flatten_params(_param_arch(arch), new)), axis=1) & jnp.isfinite(risks)
         bad = active & ~finite
         diverged = diverged | bad
         active = active & finite
@@ -105,7 +117,7 @@ _jit_risk_and_grad = jax.jit(_risk_and_grad, static_argnums=(0, 1))
 
 
 def gradient_descent(
-    arch: Architecture,
+    arch: Architecture | ConvNet,
     params: Any,
     X: Any,
     y: Any,
@@ -120,7 +132,8 @@ def gradient_descent(
     """Full-batch gradient descent on every network of the batch at once.
 
     Args:
-        arch: the architecture. params: initial parameters (batch ``B``). X, y: the data.
+        arch: the architecture, or a :class:`~cellscape.conv.ConvNet` (parameters of its ``patch_net``, signals
+            ``X``). params: initial parameters (batch ``B``). X, y: the data.
         loss: the loss. lr: the step size. steps: the largest number of steps.
         gtol: a network stops once its gradient norm is at most ``gtol`` (0: never early).
         chunk: steps per compiled call (progress is reported between chunks).
@@ -135,8 +148,13 @@ def gradient_descent(
     """
     func = "gradient_descent"
     loss = parse_loss(loss)
-    P = as_params(arch, params, func=func)
-    Xn = as_inputs(arch, X, func=func)
+    P = as_params(_param_arch(arch), params, func=func)
+    if isinstance(arch, ConvNet):
+        Xn = patches(X, arch.kernel_size)
+        if Xn.shape[1] != arch.positions:
+            raise invalid("X", func, f"signals of length {arch.signal_length}", f"{np.asarray(X).shape}")
+    else:
+        Xn = as_inputs(arch, X, func=func)
     yn = as_targets(y, loss, arch.d_out, Xn.shape[0], func=func)
     lr = check_float(lr, name="lr", func=func, minimum=0.0, strict_minimum=True)
     steps = check_int(steps, name="steps", func=func, minimum=0)

@@ -11,7 +11,9 @@ from cellscape.constructions.liu2021 import (
     compile_with_activation,
     enumerate_groupings_1d,
     grouping_minimum,
+    grouping_minimum_conv,
     max_min_representation,
+    threshold_groupings,
 )
 from cellscape.testing.reference import local_search
 
@@ -80,3 +82,39 @@ def test_unrealisable_grouping_is_refused_with_the_reason():
     x, y = _cpwl_data()
     with pytest.raises(cs.InvalidInputError, match="realisable"):
         grouping_minimum(x[:, None], y, (np.arange(len(x)) >= 5).astype(int))
+
+
+@pytest.mark.parametrize("activation", ["relu", "pwl:-1,1/2,2:1/10,1,-3/10,7/10:0"])
+def test_convolutional_grouping_is_a_certified_minimum_at_the_groups_optimal_risk(activation):
+    from cellscape.conv import ConvNet, certify_conv, conv_risk, patch_means
+
+    data = cs.load_data("builtin:signals", seed=2, n_samples=20)
+    for labels in threshold_groupings(patch_means(data.X, 3)):  # the first realisable, admissible split
+        try:
+            built = grouping_minimum_conv(data.X, data.y, labels, kernel_size=3, activation=activation)
+        except cs.InvalidInputError:
+            continue
+        if built.admissible:
+            break
+    assert isinstance(built.arch, ConvNet) and built.arch.kernel_size == 3
+    assert built.admissible, built.reason
+    # the claimed risk: each group's exact least-squares risk in the patch means, weighted by its size
+    by_hand = sum(Fraction(int(np.sum(labels == g)), 20) * cs.best_affine_fit(
+        [row for row, lab in zip(patch_means(data.X, 3, exact=True), labels) if lab == g], data.y[labels == g],
+        exact=True).risk_exact for g in (0, 1))
+    assert built.risk_exact == built.claimed_risk_exact == by_hand
+    assert float(conv_risk(built.arch, built.params, data.X, data.y)[0]) == pytest.approx(float(by_hand), rel=1e-10)
+    assert built.certificate.is_minimum and built.certificate.arithmetic.value == "exact"
+    assert certify_conv(built.arch, built.params, data.X, data.y).status is built.certificate.status
+    best = local_search(built.arch, built.params, data.X, data.y, radius=1e-3, n_starts=16, steps=30)
+    assert best >= built.risk - 1e-12
+
+
+def test_a_kernel_spanning_the_signal_gives_the_fully_connected_grouping():
+    x, y = _cpwl_data()
+    X = np.stack([x, x + 0.5], axis=1)
+    labels = (np.arange(len(x)) >= 20).astype(int)
+    dense = grouping_minimum(X, y, labels)
+    conv = grouping_minimum_conv(X, y, labels, kernel_size=2)
+    assert conv.risk_exact == dense.risk_exact
+    assert conv.certificate.status is dense.certificate.status

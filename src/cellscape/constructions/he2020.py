@@ -50,6 +50,7 @@ from cellscape._validation import check_int, invalid
 from cellscape.activations import PiecewiseLinear, parse_activation
 from cellscape.affine import AffineFit, best_affine_fit
 from cellscape.certify import Certificate, certify
+from cellscape.constructions.witness import optimised_witness
 from cellscape.exceptions import CellscapeError
 from cellscape.losses import Loss, LossName, as_targets, parse_loss, risk, risk_exact
 from cellscape.networks import Architecture, Params, as_params, mlp
@@ -385,27 +386,14 @@ def _witness(arch, act, loss, Xq, yf, yq, Wbar, bbar, ybar, info, base_risk, bas
     return best_witness
 
 
-def _optimised_witness(arch, loss, Xq, yf, yq, base_risk, base_exact, exact, *, runs: int = 64,
-                       steps: int = 4000, seed: int = 0):
-    """A better point found by batched gradient descent from random starts and checked (in floats, and exactly
-    when possible): the fallback when the kink witness does not apply (all fitted values equal, or d_1 = d_Y)."""
-    from cellscape.networks import init_params
-    from cellscape.training import gradient_descent
-
-    Xf = np.asarray(Xq, dtype=float)
-    trained = gradient_descent(arch, init_params(arch, batch=runs, seed=seed), Xf, yf, loss=loss, lr=0.05,
-                               steps=steps)
-    order = np.argsort(trained.risk)
-    for b in order[:8]:
-        value = float(trained.risk[b])
-        if not value < base_risk - 64 * np.finfo(float).eps * max(1.0, abs(base_risk)):
-            break
-        params = trained.params[int(b)]
-        value_q = risk_exact(arch, params, Xq, yq, loss=loss) if exact and loss.is_exact else None
-        if value_q is not None and base_exact is not None and not value_q < base_exact:
-            continue
-        return SpuriousWitness(params, None, value, value_q, -1, None, None, Fraction(0))
-    return None
+def _optimised_witness(arch, loss, Xq, yf, yq, base_risk, base_exact, exact):
+    """A better point found by batched gradient descent (:func:`~cellscape.constructions.witness.
+    optimised_witness`): the fallback when the kink witness does not apply (all fitted values equal, or
+    d_1 = d_Y)."""
+    found = optimised_witness(arch, Xq, yf, loss=loss, base_risk=base_risk,
+                              base_exact=base_exact if exact else None, y_exact=yq)
+    return None if found is None else SpuriousWitness(found.params, None, found.risk, found.risk_exact, -1, None,
+                                                      None, Fraction(0))
 
 
 def _first_layer(arch, Wbar, bbar, alpha, centre, one, exact):

@@ -21,6 +21,8 @@ Neural Networks with Piecewise Linear Activations" (arXiv:2102.13233, 2021).
   every group has one activation pattern. Then on each group the network is one affine map on a neighbourhood, so its
   risk is a local minimum equal to the sum of the groups' optimal risks (certified by
   :func:`cellscape.certify.certify`'s group-affine argument).
+* **CNNs** (:func:`grouping_minimum_conv`): on 1-D signals, a convolution, average pooling and the max-min head
+  realise the same construction in the patch means (the architecture conditions are in ``docs/decisions.md``).
 * **1-D enumeration** (:func:`enumerate_groupings_1d`): every split of sorted 1-D data into two or three contiguous
   groups, with its admissibility and risk, and the distinct risk levels.
 
@@ -47,13 +49,23 @@ from cellscape._validation import invalid
 from cellscape.activations import PiecewiseLinear, parse_activation
 from cellscape.affine import best_affine_fit
 from cellscape.certify import Certificate, certify
+from cellscape.conv import (
+    ConvNet,
+    certify_conv,
+    conv_pre_activations_exact,
+    conv_risk,
+    conv_risk_exact,
+    patch_means,
+    patches,
+)
 from cellscape.exceptions import CellscapeError
-from cellscape.losses import Loss, as_targets, parse_loss, risk, risk_exact
+from cellscape.losses import Loss, LossName, as_targets, parse_loss, risk, risk_exact
 from cellscape.networks import Architecture, Params, as_params, mlp
 from cellscape.patterns import activation_pattern_exact
 
 __all__ = ["MaxMinFormula", "max_min_representation", "compile_relu", "compile_with_activation",
-           "GroupingMinimum", "grouping_minimum", "enumerate_groupings_1d"]
+           "GroupingMinimum", "grouping_minimum", "grouping_minimum_conv", "threshold_groupings",
+           "enumerate_groupings_1d"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +113,7 @@ def max_min_representation(pieces: Any, assignment: Any, X: Any) -> MaxMinFormul
     bad = [i for i, a in enumerate(assignment) if got[i] != values[i][a]]
     if bad:
         raise invalid("assignment", func, "realisable by a max-min formula on the samples",
-                      f"sample {bad[0]} gets {float(got[bad[0]]):.6g} instead of its piece's "
+                      f"sample {bad[0]} getting {float(got[bad[0]]):.6g} where its piece gives "
                       f"{float(values[bad[0]][assignment[bad[0]]]):.6g}", raw=True)
     return formula
 
@@ -238,9 +250,11 @@ def _exact_pre_activations(arch: Architecture, layers: list, X: Any) -> list[lis
 @dataclasses.dataclass(frozen=True, eq=False)
 class GroupingMinimum:
     """A grouping's network with its evidence: ``admissible`` (and ``reason`` when not), the groups' optimal
-    risks and their weighted sum, the network's risk (float and exact), its certificate, depth and widths."""
+    risks and their weighted sum, the network's risk (float and exact), its certificate (``None`` when not
+    admissible or not asked for), depth and widths. ``arch`` is the MLP, or the :class:`~cellscape.conv.ConvNet`
+    of the convolutional variant (whose ``layers`` are those of its ``patch_net``)."""
 
-    arch: Architecture
+    arch: Architecture | ConvNet
     params: Params
     layers: list
     groups: tuple[int, ...]
@@ -254,10 +268,61 @@ class GroupingMinimum:
     certificate: Certificate | None
 
 
+def _compile_grouping(F: list[list[Fraction]], yf: np.ndarray, labels: list[int], loss: Loss,
+                      activation: str | PiecewiseLinear, extra_rows: Any = None):
+    """Fit every group by its best affine piece in the features ``F`` (exact rows), and compile the max-min
+    formula selecting them into a network (an MLP on the features). ``extra_rows`` are further inputs on which
+    the first layer must stay in its linear piece (the patches of the convolutional variant)."""
+    names = sorted(set(labels))
+    index = {g: k for k, g in enumerate(names)}
+    Ff = np.array([[float(v) for v in row] for row in F])
+    exact_fit = loss.name is LossName.SQUARED
+    fits, pieces = [], []
+    for g in names:
+        idx = [i for i, lab in enumerate(labels) if lab == g]
+        fit = (best_affine_fit([F[i] for i in idx], yf[idx], exact=True) if exact_fit
+               else best_affine_fit(Ff[idx], yf[idx], loss=loss))
+        fits.append((idx, fit))
+        pieces.append(tuple(fit.weights_exact[0]) + (fit.bias_exact[0],) if fit.weights_exact is not None
+                      else tuple(to_fraction(v) for v in fit.weights[0]) + (to_fraction(fit.bias[0]),))
+    formula = max_min_representation(pieces, [index[g] for g in labels], F)
+    rows = list(F) + ([] if extra_rows is None else [[to_fraction(v) for v in row] for row in extra_rows])
+    arch, layers = compile_relu(formula, rows)
+    if parse_activation(activation).spec != "relu":
+        arch, layers = compile_with_activation(arch, layers, rows, activation)
+    n = len(labels)
+    claimed = sum(len(idx) / n * fit.risk for idx, fit in fits)
+    claimed_exact = (sum((Fraction(len(idx), n) * fit.risk_exact for idx, fit in fits), Fraction(0))
+                     if all(fit.risk_exact is not None for _, fit in fits) else None)
+    return arch, layers, tuple(fit.risk for _, fit in fits), claimed, claimed_exact
+
+
+def _admissibility(keys: np.ndarray, n_ties: int, labels: list[int]) -> str:
+    """Why a grouping is not admissible (ties, or a group spanning several activation patterns), or ``""``."""
+    if n_ties:
+        return f"{n_ties} pre-activations sit exactly on a kink: the selection is not strict"
+    for g in sorted(set(labels)):
+        if len({tuple(keys[i]) for i, lab in enumerate(labels) if lab == g}) > 1:
+            return f"group {g} spans several activation patterns (not pattern-uniform)"
+    return ""
+
+
+def _float_params(arch: Architecture, layers: list) -> Params:
+    return as_params(arch, [(np.array([[float(v) for v in row] for row in W]), np.array([float(v) for v in b]))
+                            for W, b in layers])
+
+
+def _labels(groups: Any, n: int, func: str) -> list[int]:
+    labels = [int(g) for g in groups]
+    if len(labels) != n:
+        raise invalid("groups", func, f"{n} labels (one per sample)", len(labels))
+    return labels
+
+
 def grouping_minimum(X: Any, y: Any, groups: Any, *, loss: str | Loss = "squared",
-                     activation: str | PiecewiseLinear = "relu") -> GroupingMinimum:
+                     activation: str | PiecewiseLinear = "relu", with_certificate: bool = True) -> GroupingMinimum:
     """Fit each group by its best affine piece, build the max-min network and check admissibility and the
-    certificate (one output; floats taken exactly).
+    certificate (one output; floats taken exactly; the squared loss's fits and certificate are exact).
 
     Raises:
         InvalidInputError: for bad data, a single group, or pieces no max-min formula can select.
@@ -266,52 +331,103 @@ def grouping_minimum(X: Any, y: Any, groups: Any, *, loss: str | Loss = "squared
     loss = parse_loss(loss)
     Xf = to_numpy(X, name="X", func=func)
     yf = as_targets(y, loss, 1, Xf.shape[0], func=func)
-    labels = [int(g) for g in groups]
-    if len(labels) != Xf.shape[0]:
-        raise invalid("groups", func, f"{Xf.shape[0]} labels (one per sample)", len(labels))
-    names = sorted(set(labels))
-    index = {g: k for k, g in enumerate(names)}
-    fits = []
-    for g in names:
-        idx = [i for i, lab in enumerate(labels) if lab == g]
-        exact_fit = loss.name.value == "squared"
-        fits.append((idx, best_affine_fit(Xf[idx], yf[idx], loss=loss, exact=exact_fit)))
-    pieces = []
-    for _, fit in fits:
-        if fit.weights_exact is not None:
-            pieces.append(tuple(fit.weights_exact[0]) + (fit.bias_exact[0],))
-        else:
-            pieces.append(tuple(to_fraction(v) for v in fit.weights[0]) + (to_fraction(fit.bias[0]),))
-    assignment = [index[g] for g in labels]
-    formula = max_min_representation(pieces, assignment, Xf)
-    arch, layers = compile_relu(formula, Xf)
-    if parse_activation(activation).spec != "relu":
-        arch, layers = compile_with_activation(arch, layers, Xf, activation)
-    params = as_params(arch, [(np.array([[float(v) for v in row] for row in W]),
-                               np.array([float(v) for v in b])) for W, b in layers])
-    n = Xf.shape[0]
-    group_risks = tuple(fit.risk for _, fit in fits)
-    claimed = sum(len(idx) / n * r for (idx, _), r in zip(fits, group_risks))
-    claimed_exact = (sum((Fraction(len(idx), n) * fit.risk_exact for idx, fit in fits), Fraction(0))
-                     if all(fit.risk_exact is not None for _, fit in fits) else None)
-    value = float(risk(arch, params, Xf, yf, loss=loss)[0])
-    value_exact = risk_exact(arch, layers, Xf, yf, loss=loss) if loss.is_exact else None
+    labels = _labels(groups, Xf.shape[0], func)
+    F = [[to_fraction(v) for v in row] for row in np.asarray(X, dtype=object).reshape(Xf.shape)]
+    arch, layers, group_risks, claimed, claimed_exact = _compile_grouping(F, yf, labels, loss, activation)
+    params = _float_params(arch, layers)
     pattern = activation_pattern_exact(arch, layers, Xf)
-    reason = ""
-    if pattern.ties:
-        reason = f"{len(pattern.ties)} pre-activations sit exactly on a kink: the selection is not strict"
-    else:
-        keys = np.concatenate(pattern.pieces, axis=1)
-        for g in names:
-            idx = [i for i, lab in enumerate(labels) if lab == g]
-            if len({tuple(keys[i]) for i in idx}) > 1:
-                reason = f"group {g} spans several activation patterns (not pattern-uniform)"
-                break
-    admissible = not reason
-    cert = certify(arch, layers, Xf, yf, loss=loss, arithmetic="exact" if loss.is_exact else "float")[0] \
-        if admissible else None
-    return GroupingMinimum(arch, params, layers, tuple(labels), group_risks, claimed, claimed_exact, value,
-                           value_exact, admissible, reason, cert)
+    keys = np.concatenate(pattern.pieces, axis=1)
+    reason = _admissibility(keys, len(pattern.ties), labels)
+    cert = (certify(arch, layers, Xf, yf, loss=loss, arithmetic="exact" if loss.is_exact else "float")[0]
+            if with_certificate and not reason else None)
+    return GroupingMinimum(arch, params, layers, tuple(labels), group_risks, claimed, claimed_exact,
+                           float(risk(arch, params, Xf, yf, loss=loss)[0]),
+                           risk_exact(arch, layers, Xf, yf, loss=loss) if loss.is_exact else None, not reason,
+                           reason, cert)
+
+
+def grouping_minimum_conv(X: Any, y: Any, groups: Any, *, kernel_size: int, loss: str | Loss = "squared",
+                          activation: str | PiecewiseLinear = "relu",
+                          with_certificate: bool = True) -> GroupingMinimum:
+    r"""The convolutional variant of :func:`grouping_minimum` on 1-D signals ``X`` of shape ``(n, L)``.
+
+    Each group is fitted by its best affine piece in the patch means :math:`m(x)` (:func:`cellscape.conv.
+    patch_means`); the max-min network on those features is compiled as before, and its first layer becomes the
+    convolution: with every pre-activation positive on *every patch* (the shift ``C`` is chosen over the
+    patches), :math:`rac1P \sum_p \mathrm{relu}(l_j(x_p) + C) = l_j(m(x)) + C`, so the average pooling hands the
+    head exactly the values the MLP's first layer computes, and the head's max and min trees select the pieces.
+    Architecture: ``conv1d(k, M channels) - avgpool(P) - head`` (twice the channels for a general activation).
+    Certified by :func:`cellscape.conv.certify_conv`: on each pattern-uniform group the CNN is affine in
+    :math:`m(x)` near the point, so its risk, the sum of the groups' optimal risks in those features, is a local
+    minimum.
+
+    Raises:
+        InvalidInputError: for bad signals, a kernel longer than the signals, a single group, or pieces no max-min
+            formula can select.
+
+    Examples:
+        >>> import numpy as np
+        >>> X = np.array([[-2.0, -2, -2], [-1, -1, -1], [1, 1, 1], [2, 2, 2]]); y = np.array([2.0, 1, 1, 2])
+        >>> built = grouping_minimum_conv(X, y, [0, 0, 1, 1], kernel_size=2)
+        >>> built.arch.describe(), built.risk_exact, built.certificate.status.value
+        ('conv1d(L=3, k=2, C=2, relu)-avgpool(2)-2-2-1, biases', Fraction(0, 1), 'nonstrict_minimum')
+    """
+    func = "grouping_minimum_conv"
+    loss = parse_loss(loss)
+    Xf = to_numpy(X, name="X", func=func)
+    if Xf.ndim != 2:
+        raise invalid("X", func, "signals of shape (n, L)", f"an array of shape {Xf.shape}", raw=True)
+    yf = as_targets(y, loss, 1, Xf.shape[0], func=func)
+    labels = _labels(groups, Xf.shape[0], func)
+    F = patch_means(X, kernel_size, exact=True)
+    arch, layers, group_risks, claimed, claimed_exact = _compile_grouping(
+        F, yf, labels, loss, activation, extra_rows=patches(Xf, kernel_size).reshape(-1, kernel_size))
+    net = ConvNet(arch, Xf.shape[1])
+    params = _float_params(arch, layers)
+    zs = conv_pre_activations_exact(net, layers, X)
+    n = Xf.shape[0]
+    acts = arch.activations
+    keys = np.concatenate([np.array([[act.piece_index_exact(z[i * (z.nrows() // n) + r, c])
+                                      for r in range(z.nrows() // n) for c in range(z.ncols())] for i in range(n)],
+                                    dtype=np.int64) for z, act in zip(zs[:-1], acts)], axis=1)
+    n_ties = sum(1 for z, act in zip(zs[:-1], acts) for i in range(z.nrows()) for c in range(z.ncols())
+                 if fmpq_to_fraction(z[i, c]) in act.breakpoints)
+    reason = _admissibility(keys, n_ties, labels)
+    cert = (certify_conv(net, layers, X, yf if not loss.is_exact else y, loss=loss,
+                         arithmetic="exact" if loss.is_exact else "float")
+            if with_certificate and not reason else None)
+    return GroupingMinimum(net, params, layers, tuple(labels), group_risks, claimed, claimed_exact,
+                           float(conv_risk(net, params, Xf, yf, loss=loss)[0]),
+                           conv_risk_exact(net, layers, X, y, loss=loss) if loss.is_exact else None, not reason,
+                           reason, cert)
+
+
+def threshold_groupings(F: Any, *, min_size: int = 2) -> list[np.ndarray]:
+    """Two-group splits of the samples by a threshold along every coordinate axis of the features ``F`` and
+    along their first principal direction (each split once, groups of at least ``min_size``): the candidates
+    the registry tries.
+
+    Examples:
+        >>> [g.tolist() for g in threshold_groupings([[0.0], [2.0], [1.0], [3.0]])]
+        [[0, 1, 0, 1]]
+    """
+    F = np.asarray(F, dtype=float)
+    n = F.shape[0]
+    centred = F - F.mean(axis=0)
+    directions = list(np.eye(F.shape[1]))
+    if F.shape[1] > 1 and np.any(centred):
+        directions.append(np.linalg.svd(centred, full_matrices=False)[2][0])
+    seen, out = set(), []
+    for u in directions:
+        order = np.argsort(F @ u, kind="stable")
+        for cut in range(min_size, n - min_size + 1):
+            labels = np.zeros(n, dtype=int)
+            labels[order[cut:]] = 1
+            key = tuple(labels) if labels[0] == 0 else tuple(1 - labels)
+            if key not in seen:
+                seen.add(key)
+                out.append(np.array(key))
+    return out
 
 
 def enumerate_groupings_1d(x: Any, y: Any, *, n_groups: int = 2, loss: str | Loss = "squared",

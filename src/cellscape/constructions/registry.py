@@ -24,10 +24,20 @@ from typing import Any
 
 import numpy as np
 
-from cellscape._validation import check_enum, invalid
+from cellscape._validation import check_enum, check_int, invalid
 from cellscape.certify import Certificate
 from cellscape.constructions.he2020 import linear_region_minimum
 from cellscape.constructions.laurent2018 import dead_point_minimum
+from cellscape.constructions.liu2021 import (
+    GroupingMinimum,
+    grouping_minimum,
+    grouping_minimum_conv,
+    threshold_groupings,
+)
+from cellscape.constructions.witness import optimised_witness
+from cellscape.conv import ConvNet, patch_means
+from cellscape.exceptions import CellscapeError
+from cellscape.losses import as_targets, parse_loss
 from cellscape.networks import Architecture, Params
 
 __all__ = ["ConstructionName", "ConstructionResult", "Construction", "CONSTRUCTIONS", "construct"]
@@ -38,6 +48,8 @@ class ConstructionName(str, enum.Enum):
 
     LINEAR_REGION = "linear-region"
     DEAD_POINT = "dead-point"
+    GROUPING = "grouping"
+    GROUPING_CNN = "grouping-cnn"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -46,7 +58,7 @@ class ConstructionResult:
 
     name: str
     paper: str
-    arch: Architecture
+    arch: Architecture | ConvNet
     params: Params
     claimed_risk: float
     claimed_risk_exact: Fraction | None
@@ -80,8 +92,8 @@ class ConstructionResult:
                            for w, b in self.params.layers()]}
 
 
-def _linear_region(X: Any, y: Any, *, hidden: list[int], activation: str, loss: str,
-                   exact: bool) -> ConstructionResult:
+def _linear_region(X: Any, y: Any, *, hidden: list[int], activation: str, loss: str, exact: bool,
+                   **_: Any) -> ConstructionResult:
     built = linear_region_minimum(X, y, hidden=hidden, activation=activation, loss=loss, exact=exact)
     w = built.witness
     return ConstructionResult(
@@ -91,7 +103,8 @@ def _linear_region(X: Any, y: Any, *, hidden: list[int], activation: str, loss: 
         None if w is None else w.risk_exact, built.message)
 
 
-def _dead_point(X: Any, y: Any, *, hidden: list[int], activation: str, loss: str, exact: bool) -> ConstructionResult:
+def _dead_point(X: Any, y: Any, *, hidden: list[int], activation: str, loss: str, exact: bool,
+                **_: Any) -> ConstructionResult:
     del exact  # always exact: the construction is rational
     if len(hidden) != 1 or activation != "relu" or loss != "hinge":
         raise invalid("construction", "construct", "one hidden layer, relu and the hinge loss for dead-point",
@@ -103,6 +116,65 @@ def _dead_point(X: Any, y: Any, *, hidden: list[int], activation: str, loss: str
         built.risk_exact, built.certificate, built.witness_params, float(built.witness_risk), built.witness_risk,
         f"{built.n_dead} dead samples; the same weights with leaky ReLU ({built.leaky_alpha}) are "
         f"{built.leaky_certificate.status.value}")
+
+
+_LIU21 = "Liu (2021), arXiv:2102.13233"
+
+
+def _grouping(X: Any, y: Any, *, hidden: list[int] | None, activation: str, loss: str, exact: bool,
+              kernel_size: int | None = None) -> ConstructionResult:
+    """The admissible two-group threshold split (:func:`~cellscape.constructions.liu2021.threshold_groupings`)
+    of highest risk, compiled and certified; the witness is the lowest-risk admissible split compiled onto the
+    same architecture when it is lower, else the best of a batch of training runs on that architecture."""
+    del exact  # the squared loss's fits and certificate are always exact; other losses in floats
+    func = "construct"
+    conv = kernel_size is not None
+    name = "grouping-cnn" if conv else "grouping"
+    features = patch_means(np.asarray(X, dtype=float), kernel_size) if conv else np.asarray(X, dtype=float)
+
+    def build(labels: Any, with_certificate: bool) -> GroupingMinimum:
+        if conv:
+            return grouping_minimum_conv(X, y, labels, kernel_size=kernel_size, loss=loss, activation=activation,
+                                         with_certificate=with_certificate)
+        return grouping_minimum(X, y, labels, loss=loss, activation=activation, with_certificate=with_certificate)
+
+    admissible = []
+    for labels in threshold_groupings(features):
+        try:
+            built = build(labels, False)
+        except CellscapeError:  # no max-min formula selects these pieces
+            continue
+        if built.admissible:
+            admissible.append(built)
+    if not admissible:
+        raise CellscapeError(f"{name}: no two-group threshold split of these data is admissible (the groups' "
+                             "affine pieces are not selected strictly by a max-min formula)")
+    chosen = max(admissible, key=lambda g: g.risk)
+    widths = list((chosen.arch.patch_net if conv else chosen.arch).hidden_widths)
+    if hidden is not None and list(hidden) != widths:
+        raise invalid("hidden", func, f"the compiled widths {widths} of {name} (or none)", hidden)
+    chosen = build(chosen.groups, True)
+    key = (lambda g: g.risk_exact) if chosen.risk_exact is not None else (lambda g: g.risk)
+    better = [g for g in admissible if g.arch == chosen.arch and key(g) < key(chosen)]
+    loss_ = parse_loss(loss)
+    yf = as_targets(np.asarray(y, dtype=float), loss_, 1, features.shape[0], func=func)
+    if better:
+        w = min(better, key=key)
+        witness = (w.params, w.risk, w.risk_exact, f"the admissible split {_sizes(w.groups)} on the same network")
+    else:
+        found = optimised_witness(chosen.arch, X, yf, loss=loss_, base_risk=chosen.risk,
+                                  base_exact=chosen.risk_exact, y_exact=y)
+        witness = (None, None, None, "none found") if found is None else (
+            found.params, found.risk, found.risk_exact, "a trained point on the same network")
+    return ConstructionResult(
+        name, _LIU21, chosen.arch, chosen.params, chosen.claimed_risk, chosen.claimed_risk_exact, chosen.risk,
+        chosen.risk_exact, chosen.certificate, *witness[:3],
+        f"groups of {_sizes(chosen.groups)} samples, each fitted by its best affine piece"
+        + (f" in the patch means (k={kernel_size})" if conv else "") + f"; witness: {witness[3]}")
+
+
+def _sizes(groups: tuple[int, ...]) -> str:
+    return " + ".join(str(groups.count(g)) for g in sorted(set(groups)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,12 +197,23 @@ CONSTRUCTIONS: dict[str, Construction] = {
         "dead-point", "Laurent and von Brecht (ICML 2018)",
         "ReLU units aligned with a separator: the -1 class is dead, a flat spurious minimum of the hinge loss",
         {"data": "builtin:separable", "hidden": [3], "activation": "relu", "loss": "hinge"}, _dead_point),
+    "grouping": Construction(
+        "grouping", _LIU21,
+        "two groups of samples, each fitted by its best affine piece, selected by a compiled max-min network",
+        {"data": "builtin:nonaffine", "hidden": None, "activation": "relu", "loss": "squared"}, _grouping),
+    "grouping-cnn": Construction(
+        "grouping-cnn", _LIU21,
+        "the grouping construction on 1-D signals: convolution, average pooling, then the max-min head",
+        {"data": "builtin:signals", "hidden": None, "activation": "relu", "loss": "squared", "kernel_size": 2},
+        _grouping),
 }
 
 
 def construct(name: str, X: Any, y: Any, *, hidden: list[int] | None = None, activation: str | None = None,
-              loss: str | None = None, exact: bool = False) -> ConstructionResult:
-    """Build the registered construction ``name`` on the data (options default to the entry's).
+              loss: str | None = None, kernel_size: int | None = None, exact: bool = False) -> ConstructionResult:
+    """Build the registered construction ``name`` on the data (options default to the entry's; ``hidden=None``
+    for an entry whose default is ``None`` means the widths its compilation needs; ``kernel_size`` only for the
+    convolutional entries).
 
     Raises:
         InvalidInputError: for an unknown name (the message lists them) or options the construction refuses.
@@ -138,5 +221,13 @@ def construct(name: str, X: Any, y: Any, *, hidden: list[int] | None = None, act
     """
     entry = CONSTRUCTIONS[check_enum(name, ConstructionName, name="construction", func="construct").value]
     d = entry.defaults
-    return entry.build(X, y, hidden=list(hidden if hidden is not None else d["hidden"]),
-                       activation=activation or d["activation"], loss=loss or d["loss"], exact=exact)
+    options = {}
+    if "kernel_size" in d:
+        options["kernel_size"] = check_int(kernel_size if kernel_size is not None else d["kernel_size"],
+                                           name="kernel_size", func="construct", minimum=1)
+    elif kernel_size is not None:
+        raise invalid("kernel_size", "construct", f"omitted (the fully-connected {entry.name} has no kernel)",
+                      kernel_size)
+    hidden = hidden if hidden is not None else d["hidden"]
+    return entry.build(X, y, hidden=None if hidden is None else list(hidden),
+                       activation=activation or d["activation"], loss=loss or d["loss"], exact=exact, **options)

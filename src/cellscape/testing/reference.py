@@ -46,19 +46,31 @@ def forward_loop(arch: Architecture, params: Any, X: np.ndarray) -> np.ndarray:
     return out
 
 
-def local_search(arch: Architecture, params: Any, X: Any, y: Any, *, loss: Any = "squared", radius: float,
+def local_search(arch: Any, params: Any, X: Any, y: Any, *, loss: Any = "squared", radius: float,
                  n_starts: int = 64, steps: int = 60, seed: int = 0) -> float:
-    """The smallest risk found in the Euclidean ball of ``radius`` (flat parameters) around one network: random
-    points of the ball, then projected normalised-gradient descent from each (a brute-force oracle, no proof)."""
+    """The smallest risk found in the Euclidean ball of ``radius`` (flat parameters) around one network (an
+    :class:`~cellscape.networks.Architecture` or a :class:`~cellscape.conv.ConvNet`): random points of the ball,
+    then projected normalised-gradient descent from each (a brute-force oracle, no proof)."""
     import jax
     import jax.numpy as jnp
 
+    from cellscape.conv import ConvNet, batched_conv_risk, patches
     from cellscape.losses import as_targets, batched_risk, parse_loss
     from cellscape.networks import as_inputs, flatten_params, unflatten_params
 
     loss = parse_loss(loss)
-    X = as_inputs(arch, X)
-    y = as_targets(y, loss, arch.d_out, X.shape[0])
+    y = as_targets(y, loss, arch.d_out, np.asarray(X).shape[0])
+    if isinstance(arch, ConvNet):
+        net, arch = arch, arch.patch_net
+        inputs = patches(np.asarray(X, dtype=np.float64), net.kernel_size)
+
+        def batch_risk(p):
+            return batched_conv_risk(net, loss, p, inputs, y)
+    else:
+        inputs = as_inputs(arch, X)
+
+        def batch_risk(p):
+            return batched_risk(arch, loss, p, inputs, y)
     center = np.asarray(flatten_params(arch, as_params(arch, params).numpy()))[0]
     rng = np.random.default_rng(seed)
     u = rng.normal(size=(n_starts, center.size))
@@ -66,7 +78,7 @@ def local_search(arch: Architecture, params: Any, X: Any, y: Any, *, loss: Any =
                                                                                              keepdims=True)
 
     def risks(offsets):
-        return batched_risk(arch, loss, unflatten_params(arch, center[None, :] + offsets), X, y)
+        return batch_risk(unflatten_params(arch, center[None, :] + offsets))
 
     value_and_grad = jax.jit(jax.value_and_grad(lambda o: jnp.sum(risks(o))))
     evaluate = jax.jit(risks)
