@@ -94,3 +94,16 @@ def local_search(arch: Any, params: Any, X: Any, y: Any, *, loss: Any = "squared
         best = min(best, float(np.min(np.asarray(evaluate(offsets)))))
         step *= 0.93
     return best
+
+
+def sampled_unit_patterns(X: np.ndarray, *, n_samples: int, seed: int = 0) -> np.ndarray:
+    """The distinct patterns ``(X w + b > 0)`` of ``n_samples`` Gaussian ``(w, b)``: a subset of one unit's
+    cells that grows to all of them (a brute-force oracle for :func:`cellscape.atlas.unit_patterns`)."""
+    X = np.asarray(X, dtype=np.float64)
+    Xt = np.hstack([X, np.ones((X.shape[0], 1))])
+    rng = np.random.default_rng(seed)
+    found = []
+    for start in range(0, n_samples, 100_000):
+        Z = rng.standard_normal((min(100_000, n_samples - start), Xt.shape[1]))
+        found.append(np.unique(Z @ Xt.T > 0, axis=0))
+    return np.unique(np.vstack(found), axis=0)
