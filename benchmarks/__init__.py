@@ -13,6 +13,8 @@ __all__ = ["BENCHMARKS", "load"]
 BENCHMARKS = {
     "batched_gradients": "benchmarks.bench_batched_gradients",
     "certify": "benchmarks.bench_certify",
+    "atlas": "benchmarks.bench_atlas",
+    "unit_patterns": "benchmarks.bench_unit_patterns",
 }
 
 

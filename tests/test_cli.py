@@ -156,3 +156,15 @@ def test_construct_the_convolutional_grouping(tmp_path, capsys):
 def test_construct_bad_name_exits_2(capsys):
     code, _, err = run(["construct", "nope"], capsys)
     assert code == 2 and "linear-region" in err
+
+
+def test_atlas_command(tmp_path, capsys):
+    path = tmp_path / "atlas.json"
+    code, out, _ = run(["atlas", "--data", "builtin:nonaffine", "--width", "1", "--exact", "--json", str(path)],
+                       capsys)
+    assert code == 0 and "Genuine local minima" in out and "global minimum" in out
+    payload = json.loads(path.read_text())
+    assert payload["command"] == "atlas" and payload["n_cells"] == 80 and payload["global_certified"] is True
+    assert payload["minima"][0]["arithmetic"] == "exact"
+    code, _, err = run(["atlas", "--outputs", "free"], capsys)
+    assert code == 2 and "outputs" in err and "Traceback" not in err

@@ -313,6 +313,69 @@ def construct(
 
 
 @app.command()
+def atlas(
+    data: Annotated[str, typer.Option(help="Dataset: a .npz/.csv file or builtin:NAME.")] = "builtin:nonaffine",
+    width: Annotated[int, typer.Option(help="Number of hidden units K.")] = 2,
+    activation: Annotated[str, typer.Option(help="A two-piece activation: relu, leaky_relu:A or pwl:P:S1,S2:H.")
+                          ] = "relu",
+    outputs: Annotated[str, typer.Option(help="Output weights: trained, signs (+1 then -1) or positive.")
+                       ] = "positive",
+    signs: Annotated[str | None, typer.Option(help="With --outputs signs: comma-separated +1/-1.")] = None,
+    output_bias: Annotated[bool, typer.Option("--output-bias", help="Add a trained output bias.")] = False,
+    max_cells: Annotated[int, typer.Option(help="Enumerate up to this many cells, else sample.")] = 500_000,
+    sample_cells: Annotated[int, typer.Option(help="Cells drawn when sampling.")] = 20_000,
+    exact: Annotated[bool, typer.Option("--exact", help="Re-verify the listed minima in rationals.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of a built-in dataset and of the sampling.")] = 0,
+    show: Annotated[int, typer.Option(help="Print at most this many minima.")] = 15,
+    json_path: JsonOption = None,
+) -> None:
+    """Map a one-hidden-layer landscape: every cell, every genuine local minimum, the global minimum."""
+    from cellscape import __version__
+    from cellscape.atlas import atlas as build_atlas
+    from cellscape.data import load_data
+
+    dataset = load_data(data, seed=seed)
+    sign_list = None if signs is None else [int(v) for v in signs.replace("+", "").split(",") if v.strip()]
+    with _progress() as bar:
+        task = bar.add_task("solving cells", total=None)
+        result = build_atlas(dataset.X, dataset.y, width=width, activation=activation, outputs=outputs,
+                             signs=sign_list, output_bias=output_bias, max_cells=max_cells,
+                             sample_cells=sample_cells, exact=exact, seed=seed,
+                             progress=lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"[bold]data[/bold] {dataset.name}: N = {result.n_samples}, d = {result.d_in}"
+                  + ("" if result.general_position else " (not in general position)"))
+    console.print(f"[bold]model[/bold] {width} units, {result.model.activation.spec}, outputs {outputs}"
+                  + (f" {list(result.model.signs)}" if outputs == "signs" else "")
+                  + (", output bias" if output_bias else ""))
+    console.print(f"one unit: {result.n_unit_cells} cells ({result.unit_method}); network: {result.n_cells} cells "
+                  "up to unit permutations" + (f", [bold]sampled[/bold] {result.n_examined} of them (by Gaussian "
+                                               "weights; the total assumes general position)"
+                                               if result.sampled else ", all solved"))
+    console.print(f"genuine minima {result.n_genuine}, spurious among those listed {result.n_spurious}, "
+                  f"rank-deficient cells {result.n_rank_deficient}, undecided {result.n_undecided}")
+    table = Table(title="Genuine local minima (lowest first)", caption="active: samples on each unit's upper piece; "
+                  "dim: dimension of the set of minima (0: isolated); slack: how far inside the cell")
+    for col in ("risk", "spurious", "active", "rank", "dim", "slack", "branch", "check"):
+        table.add_column(col)
+    for m in result.minima[:show]:
+        sol = m.solution
+        table.add_row(_fmt(m.risk), "yes" if m.spurious else "no", ", ".join(str(int(p.sum())) for p in m.patterns),
+                      str(sol.rank), str(sol.dimension), f"{sol.slack:.1e}", ",".join(f"{b:+d}" for b in sol.branch),
+                      sol.arithmetic)
+    console.print(table)
+    if result.global_certified:
+        console.print(f"[bold]global minimum[/bold] {_fmt(result.global_minimum)}: certified (no cell's optimum "
+                      "is lower)")
+    else:
+        console.print(f"lowest genuine minimum {_fmt(result.global_minimum)}; lowest cell optimum "
+                      f"{_fmt(result.lower_bound)} (a lower bound on the risk"
+                      + (" over the sampled cells only" if result.sampled else "") + "): the global infimum lies "
+                      "between them, possibly on a cell boundary or at infinity")
+    _write_json(json_path, {"cellscape_version": __version__, "command": "atlas", "dataset": dataset.to_dict(),
+                            **result.to_dict()})
+
+
+@app.command()
 def datasets(json_path: JsonOption = None) -> None:
     """List the built-in datasets (use them as builtin:NAME)."""
     from cellscape.data import list_builtins

@@ -1,5 +1,17 @@
 """The one-hidden-layer landscape atlas (Liu 2020): every differentiable region and every genuine local minimum."""
 
+from cellscape.atlas.atlas import Atlas as Atlas, AtlasMinimum as AtlasMinimum, atlas as atlas
+from cellscape.atlas.cell_solve import (
+    CellSolution as CellSolution,
+    solve_cell as solve_cell,
+    solve_cells as solve_cells,
+)
+from cellscape.atlas.model import (
+    AtlasModel as AtlasModel,
+    OutputWeights as OutputWeights,
+    count_cells as count_cells,
+    iter_cells as iter_cells,
+)
 from cellscape.atlas.unit_cells import (
     EnumerationMethod as EnumerationMethod,
     UnitCells as UnitCells,
@@ -8,4 +20,6 @@ from cellscape.atlas.unit_cells import (
     unit_patterns as unit_patterns,
 )
 
-__all__ = ["EnumerationMethod", "UnitCells", "cover_count", "pattern_is_realisable", "unit_patterns"]
+__all__ = ["Atlas", "AtlasMinimum", "atlas", "CellSolution", "solve_cell", "solve_cells", "AtlasModel",
+           "OutputWeights", "count_cells", "iter_cells", "EnumerationMethod", "UnitCells", "cover_count",
+           "pattern_is_realisable", "unit_patterns"]
