@@ -88,3 +88,14 @@ def test_a_teachers_cell_is_genuine_and_holds_the_teacher():
     sol = solve_cell(X, y, (Xt @ W.T > 0).T, model, exact=True)
     assert sol.genuine and sol.arithmetic == "exact" and sol.risk_exact == 0 and sol.dimension == 0
     np.testing.assert_allclose(sol.z, W, atol=1e-12)
+
+
+def test_the_exact_check_can_prove_what_floats_cannot_and_units_do_not_matter():
+    model = AtlasModel.build(width=1)
+    # the line through (0, 2^-40) and (1, 1) is strictly positive on both samples, by 2^-40 only
+    sol = solve_cell([[0.0], [1.0]], [2.0**-40, 1.0], [[True, True]], model, exact=True)
+    assert sol.genuine and sol.arithmetic == "exact" and sol.risk_exact == 0
+    X = np.random.default_rng(0).normal(size=(8, 1))
+    y = np.maximum(X[:, 0], 0.0) + 0.01
+    verdicts = {solve_cell(X, scale * y, [X[:, 0] > 0], model).genuine for scale in (1.0, 1e-10, 1e10)}
+    assert verdicts == {True}

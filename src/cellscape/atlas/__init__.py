@@ -6,11 +6,20 @@ from cellscape.atlas.cell_solve import (
     solve_cell as solve_cell,
     solve_cells as solve_cells,
 )
+from cellscape.atlas.escape import CellEscape as CellEscape, EscapeOutcome as EscapeOutcome, cell_escape as cell_escape
 from cellscape.atlas.model import (
     AtlasModel as AtlasModel,
     OutputWeights as OutputWeights,
     count_cells as count_cells,
     iter_cells as iter_cells,
+)
+from cellscape.atlas.probability import (
+    GenuineProbability as GenuineProbability,
+    ProbabilityMap1D as ProbabilityMap1D,
+    genuine_1d as genuine_1d,
+    genuine_probability as genuine_probability,
+    probability_map_1d as probability_map_1d,
+    wilson_interval as wilson_interval,
 )
 from cellscape.atlas.unit_cells import (
     EnumerationMethod as EnumerationMethod,
@@ -22,4 +31,6 @@ from cellscape.atlas.unit_cells import (
 
 __all__ = ["Atlas", "AtlasMinimum", "atlas", "CellSolution", "solve_cell", "solve_cells", "AtlasModel",
            "OutputWeights", "count_cells", "iter_cells", "EnumerationMethod", "UnitCells", "cover_count",
-           "pattern_is_realisable", "unit_patterns"]
+           "pattern_is_realisable", "unit_patterns", "CellEscape", "EscapeOutcome", "cell_escape",
+           "GenuineProbability", "ProbabilityMap1D", "genuine_1d", "genuine_probability", "probability_map_1d",
+           "wilson_interval"]

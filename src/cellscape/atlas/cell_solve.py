@@ -10,8 +10,10 @@ ones need :math:`\tilde z_k \in C_k` (:math:`v_k > 0`), :math:`-C_k` (:math:`v_k
 a point is still a minimum since :math:`A^\top r = 0` makes every :math:`g_k` vanish, and it is reported with its
 branch). With full rank this is a sign check of the unique solution; otherwise the bounded largest-slack LP over
 :math:`z = z_0 + N t` (:math:`|t|_\infty \le` ``bound``) decides it: genuine when the smallest slack is above
-``tol``. ``exact=True`` recomputes the solution set in rationals and re-checks the strict inequalities exactly at a
-rational point of ``S`` near the LP's (the float verdict is kept only if it survives).
+``tol`` (on the targets divided by a power of two near their largest magnitude, so the verdict does not depend
+on their units). ``exact=True`` recomputes the solution set in rationals and checks the strict inequalities at a
+rational point of ``S`` near the LP's: inside proves genuine; a float "genuine" that fails there becomes
+undecided; a unique solution outside the cell is exactly not genuine.
 
 Examples:
     >>> import numpy as np
@@ -156,6 +158,13 @@ def _genuine_lp(Xs: np.ndarray, patterns: np.ndarray, z0: np.ndarray, Nul: np.nd
     return best
 
 
+def _target_scale(target: np.ndarray) -> float:
+    """A power of two near ``max |target|`` (1 for zero targets): genuineness is decided on the targets divided
+    by it, so the slack tolerance does not depend on their units."""
+    top = float(np.max(np.abs(target), initial=0.0))
+    return float(np.ldexp(1.0, int(np.frexp(top)[1]))) if top > 0 else 1.0
+
+
 def _least_squares(A: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     U, sv, Vt = np.linalg.svd(A, full_matrices=True)
     r = int(np.sum(sv > 1e-10 * max(sv.max(initial=0.0), 1e-300)))
@@ -175,10 +184,12 @@ def solve_cell(X: Any, y: Any, patterns: Any, model: AtlasModel, *, exact: bool 
     N, D = X.shape[0], X.shape[1] + 1
     A, offset = design_matrix(X, patterns, model)
     target = y - offset
-    z0, Nul, rank = _least_squares(A, target)
+    scale = _target_scale(target)
+    z0, Nul, rank = _least_squares(A, target / scale)
     Xs = _scaled(np.hstack([X, np.ones((N, 1))]))
     slack, z, branch = _genuine_lp(Xs, patterns, z0, Nul, model, bound)
-    risk = float(0.5 * np.mean((A @ z0 - target) ** 2))
+    z = z * scale
+    risk = float(0.5 * np.mean((A @ z0 * scale - target) ** 2))
     genuine = None if slack == -np.inf else bool(slack > tol)
     solution = CellSolution(rank, A.shape[1], A.shape[1] - rank, risk, None, genuine, float(slack),
                             z[: model.width * D].reshape(model.width, D),
@@ -232,15 +243,19 @@ def _exact_check(sol: CellSolution, X: np.ndarray, y: np.ndarray, patterns: np.n
         for n in range(N):
             value = sum((Xf[n][j] * zq[k * D + j, 0] for j in range(D)), flint.fmpq(0)) * sign
             inside &= (value > 0) if patterns[k, n] else (value < 0)
-    if sol.genuine and not inside:
-        return dataclasses.replace(sol, genuine=None, risk_exact=risk_q, arithmetic="float")
-    genuine = sol.genuine if sol.genuine is not None else (True if inside else None)
-    if rank == n_z and not inside and sol.genuine is not None:
-        genuine = False  # the unique solution is outside the cell, exactly
+    if inside:  # a rational point of S strictly inside the cell: genuine, proven
+        genuine, arithmetic = True, "exact"
+    elif sol.genuine:  # floats found a point inside, but its rational neighbour is not: undecided
+        genuine, arithmetic = None, "float"
+    elif rank == n_z and model.outputs is not OutputWeights.TRAINED:
+        genuine, arithmetic = False, "exact"  # the unique solution is outside the cell, exactly
+    else:
+        genuine, arithmetic = sol.genuine, "float"  # the LP's verdict over the whole solution set stands
     z_out = np.array([float(zq[i, 0]) for i in range(n_z)])
     return dataclasses.replace(sol, rank=rank, dimension=n_z - rank, risk_exact=risk_q, genuine=genuine,
-                               z=z_out[: K * D].reshape(K, D) if genuine else sol.z,
-                               arithmetic="exact" if (genuine is not None and (inside or rank == n_z)) else "float")
+                               z=z_out[: K * D].reshape(K, D) if inside else sol.z,
+                               bias=float(z_out[-1]) if inside and model.output_bias else sol.bias,
+                               arithmetic=arithmetic)
 
 
 def solve_cells(X: Any, y: Any, unit_patterns: np.ndarray, cells: list[tuple[int, ...]], model: AtlasModel, *,
@@ -263,14 +278,15 @@ def solve_cells(X: Any, y: Any, unit_patterns: np.ndarray, cells: list[tuple[int
     if model.output_bias:
         A = np.concatenate([A, np.ones((len(cells), N, 1))], axis=2)
     _, offset = design_matrix(X, P[0], model) if len(cells) else (None, 0.0)
-    target = y - offset
+    scale = _target_scale(y - offset)
+    target = (y - offset) / scale
     U, sv, Vt = np.linalg.svd(A, full_matrices=False)
     cut = 1e-10 * np.maximum(sv[:, :1], 1e-300)
     rank = np.sum(sv > cut, axis=1)
     inv = np.where(sv > cut, 1.0 / np.where(sv > cut, sv, 1.0), 0.0)
     z0 = np.einsum("bji,bj,bkj,k->bi", Vt, inv, U, target)
     resid = np.einsum("bnk,bk->bn", A, z0) - target
-    risk = 0.5 * np.mean(resid**2, axis=1)
+    risk = 0.5 * np.mean(resid**2, axis=1) * scale**2
     n_z = A.shape[2]
     margins = np.einsum("bkd,nd->bkn", z0[:, : model.width * D].reshape(-1, model.width, D), Xs)
     sigma = np.where(P, 1.0, -1.0)

@@ -59,6 +59,8 @@ class AtlasModel:
     def build(cls, *, width: int, activation: str | PiecewiseLinear = "relu", outputs: str = "positive",
               signs: Any = None, output_bias: bool = False) -> AtlasModel:
         """Validated construction; ``signs`` defaults to ``ceil(K/2)`` times +1 then -1 for ``outputs="signs"``.
+        Given signs are sorted, +1 first: units are interchangeable within a sign group, so unit ``k`` has output
+        weight ``model.signs[k]`` and the order given carries no information.
 
         Raises:
             InvalidInputError: for a width below 1, an activation without exactly one kink, signs of the wrong
