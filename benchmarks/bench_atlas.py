@@ -17,7 +17,7 @@ import numpy as np
 
 from benchmarks._harness import Case, CheckError, Variant
 from cellscape.atlas import atlas, cover_count, solve_cells
-from cellscape.atlas.model import AtlasModel, iter_cells
+from cellscape.atlas.model import AtlasModel, count_cells
 
 NAME = "atlas"
 FULL = {"N": 20, "d": 2, "K": 2, "max_draws": 5_000_000, "repeats": 3, "budget_s": 200.0, "max_wall_s": 600.0}
@@ -54,7 +54,7 @@ def make_case(quick: bool = False) -> Case:
     def run_sampling(n_steps: int) -> Any:
         out = None
         for _ in range(n_steps):
-            target = len(list(_enumerated_cells()))
+            target = count_cells(model, cover_count(cfg["N"], cfg["d"] + 1))
             seen, draws = _sample_until(X, cfg["K"], target, cfg["max_draws"], np.random.default_rng(1))
             units = sorted({u for cell in seen for u in cell})
             index = {u: i for i, u in enumerate(units)}
@@ -63,9 +63,6 @@ def make_case(quick: bool = False) -> Case:
             solved = solve_cells(X, y, P, [tuple(index[u] for u in cell) for cell in seen], model)
             out = (len(seen), draws, solved)
         return out
-
-    def _enumerated_cells():
-        return iter_cells(model, cover_count(cfg["N"], cfg["d"] + 1))
 
     variants = (
         Variant("sampling", f"Gaussian weights until the enumeration's coverage (at most {cfg['max_draws']:,} "

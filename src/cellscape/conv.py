@@ -61,7 +61,8 @@ from cellscape.networks import (
 )
 
 __all__ = ["ConvNet", "conv_net", "patches", "patch_means", "conv_pre_activations", "conv_forward", "conv_risk",
-           "batched_conv_risk", "conv_pre_activations_exact", "conv_risk_exact", "certify_conv"]
+           "batched_conv_risk", "conv_pre_activations_exact", "conv_pattern_exact", "conv_risk_exact",
+           "certify_conv"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -339,19 +340,17 @@ def certify_conv(net: ConvNet, params: Any, X: Any, y: Any, *, loss: str | Loss 
     Xf = _signals(net, X, func)
     yf = as_targets(np.asarray(y, dtype=float) if exact else y, loss, net.d_out, Xf.shape[0], func=func)
     n = Xf.shape[0]
-    zs = [np.asarray(z)[0] for z in conv_pre_activations(net, params, Xf)]
     value = float(conv_risk(net, params, Xf, yf, loss=loss)[0])
     value_exact = None
     if exact:
-        ezs = conv_pre_activations_exact(net, qparams, X)
-        zs = [np.array([[fmpq_to_fraction(z[i, j]) for j in range(z.ncols())] for i in range(z.nrows())],
-                       dtype=object) for z in ezs]
-        zs[0] = zs[0].reshape(n, net.positions, net.channels)
+        keys, n_ties = conv_pattern_exact(net, qparams, X)
         value_exact = conv_risk_exact(net, qparams, X, y, loss=loss) if loss.is_exact else None
         rows = _fraction_rows(X)
         Yq = np.asarray(y, dtype=object).reshape(n, -1)
+    else:
+        keys, n_ties = _pattern_keys(net, [np.asarray(z)[0] for z in conv_pre_activations(net, params, Xf)],
+                                     tie_tol)
     tols = {"tie_tol": tie_tol, "grad_tol": grad_tol, "kkt_tol": kkt_tol}
-    keys, n_ties = _pattern_keys(net, zs, 0.0 if exact else tie_tol, exact)
     common = dict(risk=value, risk_exact=value_exact, grad_norm=float("nan"), n_ties=n_ties, ties=(),
                   pieces_examined=0, pieces_adjacent=0, hessian_min=None, hessian_max=None, valley_dimension=None,
                   descent_direction=None, descent_step=None, descent_decrease=None, radius=0.0,
@@ -425,17 +424,27 @@ def certify_conv(net: ConvNet, params: Any, X: Any, y: Any, *, loss: str | Loss 
                    "analysis of CNNs is not implemented", "group_affine", grad_norm=g_norm)
 
 
-def _pattern_keys(net: ConvNet, zs: list[np.ndarray], tie_tol: float, exact: bool) -> tuple[np.ndarray, int]:
+def _pattern_keys(net: ConvNet, zs: list[np.ndarray], tie_tol: float) -> tuple[np.ndarray, int]:
     """Per sample, the piece of every pre-activation (convolution positions and head units) as one key row, and
-    the number of ties: pre-activations within ``tie_tol`` of a breakpoint (exactly on one in exact mode)."""
+    the number of ties: pre-activations within ``tie_tol`` of a breakpoint."""
     n = zs[-1].shape[0]
     keys, ties = [], 0
     for z, act in zip(zs[:-1], net.patch_net.activations):
         z = z.reshape(n, -1)
-        if exact:
-            keys.append(np.array([[act.piece_index_exact(v) for v in row] for row in z], dtype=np.int64))
-            ties += sum(1 for row in z for v in row if v in act.breakpoints)
-        else:
-            keys.append(act.piece_index(z))
-            ties += int(np.sum(act.margin(z) <= tie_tol))
+        keys.append(act.piece_index(z))
+        ties += int(np.sum(act.margin(z) <= tie_tol))
+    return np.concatenate(keys, axis=1), ties
+
+
+def conv_pattern_exact(net: ConvNet, params: Any, X: Any) -> tuple[np.ndarray, int]:
+    """The exact activation pattern of one network: per sample, the piece of every pre-activation (the
+    convolution's, position-major, then the head's) as one key row ``(n, P C + sum of head widths)``, and the
+    number of pre-activations exactly on a breakpoint."""
+    zs = conv_pre_activations_exact(net, params, X)
+    n = zs[-1].nrows()
+    keys, ties = [], 0
+    for z, act in zip(zs[:-1], net.patch_net.activations):
+        values = [fmpq_to_fraction(v) for v in z.entries()]
+        keys.append(np.array([act.piece_index_exact(v) for v in values], dtype=np.int64).reshape(n, -1))
+        ties += sum(1 for v in values if v in act.breakpoints)
     return np.concatenate(keys, axis=1), ties

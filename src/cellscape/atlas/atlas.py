@@ -169,7 +169,7 @@ def atlas(X: Any, y: Any, *, width: int, activation: str = "relu", outputs: str 
         total = count_cells(model, n_unit)
     else:
         n_unit, method, general, total = cover, "sampled", False, count_cells(model, cover)
-    sampled = total > max_cells
+    sampled = method == "sampled" or total > max_cells
     if sampled:
         P, cells = _sampled_cells(X, model, sample_cells, make_rng(seed, func=func))
         batches = [cells[i:i + chunk] for i in range(0, len(cells), chunk)]

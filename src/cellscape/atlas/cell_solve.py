@@ -39,6 +39,7 @@ from cellscape._backend import fmpq_matrix, fmpq_null_space, fmpq_to_fraction, t
 from cellscape._validation import invalid
 from cellscape.atlas._lp import largest_slack
 from cellscape.atlas.model import AtlasModel, OutputWeights
+from cellscape.atlas.unit_cells import scaled_rows
 
 __all__ = ["CellSolution", "design_matrix", "solve_cell", "solve_cells"]
 
@@ -79,11 +80,6 @@ class CellSolution:
                 "arithmetic": self.arithmetic}
 
 
-def _scaled(Xt: np.ndarray) -> np.ndarray:
-    _, exponent = np.frexp(np.max(np.abs(Xt), axis=1, keepdims=True))
-    return np.ldexp(Xt, -exponent)
-
-
 def design_matrix(X: np.ndarray, patterns: np.ndarray, model: AtlasModel) -> tuple[np.ndarray, float]:
     """``(A, offset)`` of the cell with unit patterns ``patterns`` (``(K, N)`` booleans): the prediction is
     ``A z + offset``, ``z`` the flattened ``(K, D)`` coordinates (then the output bias)."""
@@ -93,9 +89,15 @@ def design_matrix(X: np.ndarray, patterns: np.ndarray, model: AtlasModel) -> tup
     blocks = [model.signs[k] * np.where(patterns[k], s_hi, s_lo)[:, None] * Xt for k in range(model.width)]
     if model.output_bias:
         blocks.append(np.ones((N, 1)))
-    h_p = float(model.activation.evaluate_exact(model.kink))
-    offset = 0.0 if model.outputs is OutputWeights.TRAINED else h_p * sum(model.signs)
-    return np.hstack(blocks), offset
+    return np.hstack(blocks), float(_offset(model))
+
+
+def _offset(model: AtlasModel) -> Fraction:
+    """The constant part of the prediction, ``h(p) sum_k v_k`` for fixed output weights (0 for trained ones,
+    where an output bias absorbs it)."""
+    if model.outputs is OutputWeights.TRAINED:
+        return Fraction(0)
+    return model.activation.evaluate_exact(model.kink) * sum(model.signs)
 
 
 def _check(X: Any, y: Any, patterns: Any, model: AtlasModel, func: str):
@@ -186,7 +188,7 @@ def solve_cell(X: Any, y: Any, patterns: Any, model: AtlasModel, *, exact: bool 
     target = y - offset
     scale = _target_scale(target)
     z0, Nul, rank = _least_squares(A, target / scale)
-    Xs = _scaled(np.hstack([X, np.ones((N, 1))]))
+    Xs = scaled_rows(np.hstack([X, np.ones((N, 1))]))
     slack, z, branch = _genuine_lp(Xs, patterns, z0, Nul, model, bound)
     z = z * scale
     risk = float(0.5 * np.mean((A @ z0 * scale - target) ** 2))
@@ -210,8 +212,7 @@ def _exact_check(sol: CellSolution, X: np.ndarray, y: np.ndarray, patterns: np.n
             cols.append([model.signs[k] * (s_hi if patterns[k, n] else s_lo) * Xq[n][j] for n in range(N)])
     if model.output_bias:
         cols.append([Fraction(1)] * N)
-    h_p = model.activation.evaluate_exact(model.kink)
-    offset = Fraction(0) if model.outputs is OutputWeights.TRAINED else h_p * sum(model.signs)
+    offset = _offset(model)
     Aq = fmpq_matrix(np.array(cols, dtype=object).T)
     tq = fmpq_matrix([[Fraction(float(v)) - offset] for v in y])
     n_z = Aq.ncols()
@@ -270,14 +271,14 @@ def solve_cells(X: Any, y: Any, unit_patterns: np.ndarray, cells: list[tuple[int
     idx = np.asarray(cells, dtype=np.int64).reshape(len(cells), model.width)
     P = unit_patterns[idx]  # (B, K, N)
     Xt = np.hstack([X, np.ones((N, 1))])
-    Xs = _scaled(Xt)
+    Xs = scaled_rows(Xt)
     s_lo, s_hi = (float(s) for s in model.slopes)
     signs = np.asarray(model.signs, dtype=float)
     F = signs[None, :, None] * np.where(P, s_hi, s_lo)  # (B, K, N)
     A = (F[..., None] * Xt[None, None]).transpose(0, 2, 1, 3).reshape(len(cells), N, model.width * D)
     if model.output_bias:
         A = np.concatenate([A, np.ones((len(cells), N, 1))], axis=2)
-    _, offset = design_matrix(X, P[0], model) if len(cells) else (None, 0.0)
+    offset = float(_offset(model))
     scale = _target_scale(y - offset)
     target = (y - offset) / scale
     U, sv, Vt = np.linalg.svd(A, full_matrices=False)

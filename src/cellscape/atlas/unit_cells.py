@@ -100,13 +100,17 @@ class UnitCells:
         return np.unpackbits(self.packed, axis=1, count=self.n_samples).astype(bool)
 
 
+def scaled_rows(Xt: np.ndarray) -> np.ndarray:
+    """Every row divided by a power of two near its largest entry: exact, and it keeps every sign."""
+    _, exponent = np.frexp(np.max(np.abs(Xt), axis=1, keepdims=True))
+    return np.ldexp(Xt, -exponent)
+
+
 def _augmented(X: Any, func: str) -> np.ndarray:
     X = to_numpy(X, name="X", func=func)
     if X.ndim != 2 or X.shape[0] == 0:
         raise invalid("X", func, "inputs of shape (N, d) with N >= 1", f"an array of shape {X.shape}", raw=True)
-    Xt = np.hstack([X, np.ones((X.shape[0], 1))])
-    _, exponent = np.frexp(np.max(np.abs(Xt), axis=1, keepdims=True))
-    return np.ldexp(Xt, -exponent)  # scaling by a power of two is exact and keeps every sign
+    return scaled_rows(np.hstack([X, np.ones((X.shape[0], 1))]))
 
 
 def unit_patterns(X: Any, *, method: str | EnumerationMethod = "auto", seed: int = 0,

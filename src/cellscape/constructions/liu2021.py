@@ -52,7 +52,7 @@ from cellscape.certify import Certificate, certify
 from cellscape.conv import (
     ConvNet,
     certify_conv,
-    conv_pre_activations_exact,
+    conv_pattern_exact,
     conv_risk,
     conv_risk_exact,
     patch_means,
@@ -384,15 +384,7 @@ def grouping_minimum_conv(X: Any, y: Any, groups: Any, *, kernel_size: int, loss
         F, yf, labels, loss, activation, extra_rows=patches(Xf, kernel_size).reshape(-1, kernel_size))
     net = ConvNet(arch, Xf.shape[1])
     params = _float_params(arch, layers)
-    zs = conv_pre_activations_exact(net, layers, X)
-    n = Xf.shape[0]
-    acts = arch.activations
-    keys = np.concatenate([np.array([[act.piece_index_exact(z[i * (z.nrows() // n) + r, c])
-                                      for r in range(z.nrows() // n) for c in range(z.ncols())] for i in range(n)],
-                                    dtype=np.int64) for z, act in zip(zs[:-1], acts)], axis=1)
-    n_ties = sum(1 for z, act in zip(zs[:-1], acts) for i in range(z.nrows()) for c in range(z.ncols())
-                 if fmpq_to_fraction(z[i, c]) in act.breakpoints)
-    reason = _admissibility(keys, n_ties, labels)
+    reason = _admissibility(*conv_pattern_exact(net, layers, X), labels)
     cert = (certify_conv(net, layers, X, yf if not loss.is_exact else y, loss=loss,
                          arithmetic="exact" if loss.is_exact else "float")
             if with_certificate and not reason else None)
