@@ -168,3 +168,17 @@ def test_atlas_command(tmp_path, capsys):
     assert payload["minima"][0]["arithmetic"] == "exact"
     code, _, err = run(["atlas", "--outputs", "free"], capsys)
     assert code == 2 and "outputs" in err and "Traceback" not in err
+
+
+def test_atlas_command_critical_and_sampled(tmp_path, capsys):
+    path = tmp_path / "atlas.json"
+    code, out, _ = run(["atlas", "--data", "builtin:teacher", "--n-samples", "5", "--width", "2", "--outputs",
+                        "trained", "--critical", "--json", str(path)], capsys)
+    assert code == 0 and "Non-differentiable local minima" in out and "saddles:" in out
+    payload = json.loads(path.read_text())
+    assert payload["critical"] is True and payload["n_boundary_inconclusive"] == 0
+    assert payload["n_saddle_cells"] >= 1 and len(payload["saddles"]) >= payload["n_saddle_cells"]
+    code, out, _ = run(["atlas", "--data", "builtin:digits", "--width", "1", "--sample-cells", "200", "--json",
+                        str(path)], capsys)
+    payload = json.loads(path.read_text())
+    assert code == 0 and "sampled" in out and payload["sampled"] is True and payload["n_examined"] <= 200

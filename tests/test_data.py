@@ -26,10 +26,12 @@ from cellscape.data import (
 from cellscape.exceptions import InvalidInputError
 
 # Options that make every builtin random (the default XOR and the 3-point set are fixed point sets).
-RANDOM_OPTIONS = {"teacher": {}, "separable": {}, "nonaffine": {}, "xor": {"n_samples": 8}, "spirals": {}}
-ALL_NAMES = "'teacher', 'separable', 'nonaffine', 'xor', 'spirals', 'signals', 'three-point'"
+RANDOM_OPTIONS = {"teacher": {}, "separable": {}, "nonaffine": {}, "xor": {"n_samples": 8}, "spirals": {},
+                  "digits": {"n_samples": 100}}
+ALL_NAMES = "'teacher', 'separable', 'nonaffine', 'xor', 'spirals', 'signals', 'three-point', 'digits'"
 DEFAULT_SHAPES = {"teacher": (200, 2, 1), "separable": (40, 2, 1), "nonaffine": (40, 1, 1), "xor": (4, 2, 1),
-                  "spirals": (100, 2, 1), "signals": (40, 8, 1), "three-point": (3, 2, 1)}
+                  "spirals": (100, 2, 1), "signals": (40, 8, 1), "three-point": (3, 2, 1),
+                  "digits": (1797, 3, 1)}
 
 
 def assert_same(a: Dataset, b: Dataset) -> None:
@@ -296,3 +298,20 @@ def test_dataset_exact_shape_checked():
 def test_three_point_builder_matches_registry():
     assert BUILTINS["three-point"][0] is make_three_point
     assert_same(make_three_point(), load_data("builtin:three-point", seed=123))
+
+
+def test_digits_are_the_pca_of_sklearns_images():
+    from sklearn.datasets import load_digits
+
+    images, labels = load_digits(return_X_y=True)
+    data = load_data("builtin:digits", d_in=5)
+    # the components are uncorrelated, ordered by variance, and span the centred images' top principal subspace
+    cov = np.cov(data.X.T)
+    np.testing.assert_allclose(cov - np.diag(np.diag(cov)), 0, atol=1e-9)
+    assert np.all(np.diff(np.diag(cov)) < 0) and np.isclose(np.std(data.X[:, 0]), 1.0)
+    centred = images - images.mean(axis=0)
+    top = np.linalg.svd(centred, full_matrices=False)[2][:5]
+    np.testing.assert_allclose(np.linalg.lstsq(centred @ top.T, data.X, rcond=None)[1], 0, atol=1e-6)
+    np.testing.assert_array_equal(data.y[:, 0], np.where(labels <= 4, 1.0, -1.0))
+    with pytest.raises(InvalidInputError, match="`d_in`"):
+        load_data("builtin:digits", d_in=65)

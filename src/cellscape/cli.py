@@ -325,6 +325,12 @@ def atlas(
     max_cells: Annotated[int, typer.Option(help="Enumerate up to this many cells, else sample.")] = 500_000,
     sample_cells: Annotated[int, typer.Option(help="Cells drawn when sampling.")] = 20_000,
     exact: Annotated[bool, typer.Option("--exact", help="Re-verify the listed minima in rationals.")] = False,
+    critical: Annotated[bool, typer.Option("--critical", help="Also find saddles inside cells and "
+                                           "non-differentiable minima on boundaries (small data).")] = False,
+    n_samples: Annotated[int | None, typer.Option(help="Samples of a built-in dataset (default: its own).")
+                         ] = None,
+    d_in: Annotated[int | None, typer.Option(help="Input width of a built-in dataset (default: its own).")
+                    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of a built-in dataset and of the sampling.")] = 0,
     show: Annotated[int, typer.Option(help="Print at most this many minima.")] = 15,
     json_path: JsonOption = None,
@@ -334,16 +340,16 @@ def atlas(
     from cellscape.atlas import atlas as build_atlas
     from cellscape.data import load_data
 
-    dataset = load_data(data, seed=seed)
+    dataset = load_data(data, seed=seed, n_samples=n_samples, d_in=d_in)
     sign_list = None if signs is None else [int(v) for v in signs.replace("+", "").split(",") if v.strip()]
     with _progress() as bar:
         task = bar.add_task("solving cells", total=None)
         result = build_atlas(dataset.X, dataset.y, width=width, activation=activation, outputs=outputs,
                              signs=sign_list, output_bias=output_bias, max_cells=max_cells,
-                             sample_cells=sample_cells, exact=exact, seed=seed,
+                             sample_cells=sample_cells, exact=exact, critical=critical, seed=seed,
                              progress=lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"[bold]data[/bold] {dataset.name}: N = {result.n_samples}, d = {result.d_in}"
-                  + ("" if result.general_position else " (not in general position)"))
+                  + {True: "", False: " (not in general position)", None: ""}[result.general_position])
     console.print(f"[bold]model[/bold] {width} units, {result.model.activation.spec}, outputs {outputs}"
                   + (f" {list(result.model.signs)}" if outputs == "signs" else "")
                   + (", output bias" if output_bias else ""))
@@ -363,6 +369,19 @@ def atlas(
                       str(sol.rank), str(sol.dimension), f"{sol.slack:.1e}", ",".join(f"{b:+d}" for b in sol.branch),
                       sol.arithmetic)
     console.print(table)
+    if result.critical:
+        console.print(f"saddles: {result.n_saddle_cells} cells hold one"
+                      + ("" if result.model.outputs.value == "trained" else " (fixed output weights: none can)"))
+        boundary = Table(title="Non-differentiable local minima (lowest first)",
+                         caption="ties: (sample, unit) pairs on a kink; adjacent: neighbouring pieces checked")
+        for col in ("risk", "spurious", "ties", "adjacent", "branch"):
+            boundary.add_column(col)
+        for b in result.boundary_minima[:show]:
+            boundary.add_row(_fmt(b.risk), "yes" if result.is_spurious(b.risk) else "no", str(int(b.ties.sum())),
+                             str(b.adjacent), ",".join(f"{s:+d}" for s in b.branch))
+        console.print(boundary)
+        console.print(f"boundary minima {result.n_boundary_minima}, closed cells undecided "
+                      f"{result.n_boundary_inconclusive}")
     if result.global_certified:
         console.print(f"[bold]global minimum[/bold] {_fmt(result.global_minimum)}: certified (no cell's optimum "
                       "is lower)")
@@ -370,7 +389,7 @@ def atlas(
         console.print(f"lowest genuine minimum {_fmt(result.global_minimum)}; lowest cell optimum "
                       f"{_fmt(result.lower_bound)} (a lower bound on the risk"
                       + (" over the sampled cells only" if result.sampled else "") + "): the global infimum lies "
-                      "between them, possibly on a cell boundary or at infinity")
+                      "between them, possibly on a cell boundary (see --critical) or at infinity")
     _write_json(json_path, {"cellscape_version": __version__, "command": "atlas", "dataset": dataset.to_dict(),
                             **result.to_dict()})
 

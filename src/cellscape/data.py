@@ -53,6 +53,8 @@ __all__ = [
     "make_xor",
     "make_spirals",
     "make_three_point",
+    "make_signals",
+    "make_digits",
 ]
 
 Seed = int | np.random.Generator | None
@@ -549,6 +551,47 @@ def make_signals(*, n_samples: int = 40, d_in: int = 8, noise: float = 0.05, see
                          "noise": noise})
 
 
+def make_digits(*, n_samples: int | None = None, d_in: int = 3, seed: Seed = 0) -> Dataset:
+    r"""scikit-learn's bundled handwritten digits (1,797 images of 8 x 8 pixels), reduced by PCA to ``d_in``
+    components and scaled so the first has unit variance, with targets :math:`y = +1` for the digits 0-4 and
+    :math:`-1` for 5-9: real data far too large for an exhaustive atlas. All 1,797 images by default; with
+    ``n_samples``, a seeded subsample (in file order) before the PCA. Needs scikit-learn
+    (``pip install 'cellscape[datasets]'``).
+
+    Raises:
+        InvalidInputError: for sizes out of range, a bad seed, or scikit-learn missing.
+
+    Examples:
+        >>> data = make_digits(d_in=2)
+        >>> data.X.shape, sorted(set(data.y[:, 0].tolist())), round(float(data.X[:, 0].std()), 12)
+        ((1797, 2), [-1.0, 1.0], 1.0)
+    """
+    func = "make_digits"
+    d = check_int(d_in, name="d_in", func=func, minimum=1)
+    if d > 64:
+        raise invalid("d_in", func, "at most 64 (the images have 64 pixels)", d)
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.decomposition import PCA
+    except ImportError:
+        raise invalid("spec", func, "scikit-learn installed for builtin:digits (pip install 'cellscape[datasets]')",
+                      "no module 'sklearn'", raw=True) from None
+    images, labels = load_digits(return_X_y=True)
+    keep = np.arange(images.shape[0])
+    if n_samples is not None:
+        n = check_int(n_samples, name="n_samples", func=func, minimum=d + 1)
+        if n > images.shape[0]:
+            raise invalid("n_samples", func, f"at most the {images.shape[0]} images", n)
+        keep = np.sort(make_rng(seed, func=func).choice(images.shape[0], size=n, replace=False))
+    images, labels = images[keep].astype(np.float64), labels[keep]
+    X = PCA(n_components=d, svd_solver="full").fit_transform(images)
+    X = X / X[:, 0].std()
+    y = np.where(labels <= 4, 1.0, -1.0)
+    return Dataset(X, y, name="digits", description=BUILTINS["digits"][1],
+                   info={"generator": "digits", "seed": _seed_info(seed) if n_samples is not None else None,
+                         "n_samples": int(X.shape[0]), "d_in": d, "source": "sklearn.datasets.load_digits"})
+
+
 #: name -> (generator, one-line description); each generator takes keyword arguments ``n_samples``, ``d_in``
 #: and ``seed`` (and options of its own).
 BUILTINS: dict[str, tuple[Callable[..., Dataset], str]] = {
@@ -559,6 +602,8 @@ BUILTINS: dict[str, tuple[Callable[..., Dataset], str]] = {
     "spirals": (make_spirals, "two interleaved spirals in the plane, labels -1/+1"),
     "signals": (make_signals, "1-D signals (a level plus noise, length 8) with nonaffine targets of their mean"),
     "three-point": (make_three_point, "X = {(1,0), (0,1), (1/2,1/2)}, y = (0, 0, 1): best affine risk 1/9"),
+    "digits": (make_digits, "scikit-learn's 1,797 handwritten digits, PCA to 3 components, y = +1 for 0-4, -1 for "
+               "5-9 (needs scikit-learn)"),
 }
 
 
@@ -571,6 +616,6 @@ def list_builtins() -> list[tuple[str, str]]:
 
     Examples:
         >>> [name for name, _ in list_builtins()]
-        ['teacher', 'separable', 'nonaffine', 'xor', 'spirals', 'signals', 'three-point']
+        ['teacher', 'separable', 'nonaffine', 'xor', 'spirals', 'signals', 'three-point', 'digits']
     """
     return [(name, description) for name, (_, description) in BUILTINS.items()]

@@ -78,3 +78,14 @@ def test_bad_inputs_name_the_parameter():
         atlas(X, y, width=1, max_cells=0)
     with pytest.raises(cs.InvalidInputError, match="`width`"):
         atlas(X, y, width=0)
+
+
+def test_digits_are_too_many_cells_and_are_sampled():
+    """scikit-learn's digits (1,797 samples, PCA to 3): Cover's count of one unit alone is about 1.9e9, so the
+    atlas samples cells by Gaussian weights, says so, and reports the closed-form total."""
+    data = cs.load_data("builtin:digits")
+    result = atlas(data.X, data.y, width=2, sample_cells=300, seed=0)
+    assert result.sampled and result.unit_method == "sampled" and result.general_position is None
+    assert result.n_unit_cells == cover_count(1797, 4) and result.n_cells == cover_count(1797, 4) * (
+        cover_count(1797, 4) + 1) // 2
+    assert 0 < result.n_examined <= 300 and not result.global_certified

@@ -1,4 +1,4 @@
-"""The largest-slack linear program every atlas test reduces to, on one reused HiGHS instance.
+"""The linear programs the atlas reduces to, on one reused HiGHS instance.
 
 ``max delta`` subject to ``G u + delta <= h``, ``-bound <= u <= bound``, ``delta <= 1``: the bounded largest-slack
 form, which HiGHS always resolves (a bare feasibility LP it sometimes leaves undecided). The strict system
@@ -68,3 +68,42 @@ def largest_slack(G: np.ndarray, h: np.ndarray, *, bound: float = 1.0) -> tuple[
         return -np.inf, np.zeros(p)
     x = np.asarray(solver.getSolution().col_value)
     return float(x[-1]), x[:p]
+
+
+def _matrix(M: np.ndarray) -> highspy.HighsSparseMatrix:
+    """``M`` as a dense column-wise HiGHS matrix."""
+    m, p = M.shape
+    out = highspy.HighsSparseMatrix()
+    out.format_ = highspy.MatrixFormat.kColwise
+    out.num_row_, out.num_col_ = m, p
+    out.start_ = (np.arange(p + 1) * m).astype(np.int32)
+    out.index_ = np.tile(np.arange(m, dtype=np.int32), p)
+    out.value_ = np.ascontiguousarray(M.T, dtype=np.float64).ravel()
+    return out
+
+
+def cone_descent(c: np.ndarray, rows: np.ndarray) -> tuple[float, np.ndarray]:
+    """``min c . u`` over ``rows u >= 0``, ``|u|_inf <= 1``: ``(value, u*)``. The value is 0 exactly when ``c`` lies
+    in the cone spanned by the rows (the KKT condition of a cone constraint); below 0, ``u*`` is a direction into
+    the cone along which ``c . u`` decreases. ``(nan, zeros)`` when HiGHS reports no optimum.
+
+    Examples:
+        >>> value, u = cone_descent(np.array([1.0, -1.0]), np.array([[1.0, 0.0]]))   # u_1 >= 0, c . u = u_0 - u_1
+        >>> float(value), [float(abs(x)) for x in u]
+        (-1.0, [0.0, 1.0])
+    """
+    m, p = rows.shape
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = p, m
+    lp.col_cost_ = np.asarray(c, dtype=np.float64)
+    lp.col_lower_, lp.col_upper_ = np.full(p, -1.0), np.full(p, 1.0)
+    lp.row_lower_, lp.row_upper_ = np.zeros(m), np.full(m, _INF)
+    lp.a_matrix_ = _matrix(rows)
+    solver = _solver()
+    solver.passModel(lp)
+    solver.run()
+    if solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return float("nan"), np.zeros(p)
+    u = np.asarray(solver.getSolution().col_value)
+    return float(c @ u), u
+

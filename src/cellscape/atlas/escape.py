@@ -49,7 +49,7 @@ from cellscape._validation import check_float, check_int, invalid
 from cellscape.activations import PiecewiseLinear
 from cellscape.atlas.cell_solve import solve_cell
 from cellscape.atlas.model import AtlasModel, OutputWeights
-from cellscape.networks import Architecture, Params, make_rng, mlp
+from cellscape.networks import Architecture, Params, make_rng
 
 __all__ = ["EscapeOutcome", "CellEscape", "cell_escape"]
 
@@ -183,10 +183,6 @@ def _cell_verdicts(X: np.ndarray, y: np.ndarray, patterns: np.ndarray, model: At
     return genuine.astype(bool), decided.astype(bool), risk.astype(np.float64)
 
 
-def _to_params(W: np.ndarray, v: np.ndarray, c: np.ndarray, d: int, output_bias: bool) -> Params:
-    return Params((W[:, :, :d], v[:, None, :]), (W[:, :, d], c[:, None] if output_bias else None))
-
-
 # ---------------------------------------------------------------------------------------------- public
 def cell_escape(X: Any, y: Any, model: AtlasModel, *, n_starts: int | None = None, steps: int = 10_000,
                 lr: float = 0.05, gtol: float = 1e-10, seed: int | np.random.Generator | None = 0,
@@ -272,8 +268,7 @@ def cell_escape(X: Any, y: Any, model: AtlasModel, *, n_starts: int | None = Non
             f"{'genuine' if genuine[b] else 'not_genuine'}_{'stayed' if stayed[b] else 'left'}")
         for b in range(B))
     counts = {o.value: sum(1 for x in outcome if x is o) for o in EscapeOutcome}
-    arch = mlp(d, [K], 1, activation=model.activation, bias=[True, model.output_bias])
-    return CellEscape(arch, _to_params(W0, v0, c0, d, model.output_bias), _to_params(W, v, c, d, model.output_bias),
+    return CellEscape(model.architecture(d), model.params(W0, v0, c0), model.params(W, v, c),
                       start_patterns, final_patterns, stayed, left_at.astype(np.int64), genuine, decided, cell_risk,
                       start_risk, risk, gnorm, taken.astype(np.int64), converged.astype(bool),
                       diverged.astype(bool), final_genuine, final_decided, final_cell_risk, outcome, counts)

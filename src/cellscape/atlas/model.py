@@ -30,8 +30,11 @@ from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
+
 from cellscape._validation import check_enum, check_int, invalid
 from cellscape.activations import PiecewiseLinear, parse_activation
+from cellscape.networks import Architecture, Params, mlp
 
 __all__ = ["OutputWeights", "AtlasModel", "count_cells", "iter_cells"]
 
@@ -103,6 +106,18 @@ class AtlasModel:
         if self.outputs is OutputWeights.SIGNS:
             return [n for n in (self.signs.count(1), self.signs.count(-1)) if n]
         return [self.width]
+
+    def architecture(self, d: int) -> Architecture:
+        """The network as a cellscape architecture on ``d`` inputs: ``mlp(d, [K], 1, bias=[True, output_bias])``."""
+        return mlp(d, [self.width], 1, activation=self.activation, bias=[True, self.output_bias])
+
+    def params(self, W: Any, v: Any, c: Any = None) -> Params:
+        """Parameters of :meth:`architecture` from input weights ``W`` (``(B, K, d + 1)``, bias last), output
+        weights ``v`` (``(B, K)``) and output biases ``c`` (``(B,)``, ignored without an output bias)."""
+        W, v = np.asarray(W, dtype=np.float64), np.asarray(v, dtype=np.float64)
+        c = np.zeros(W.shape[0]) if c is None else np.asarray(c, dtype=np.float64).reshape(W.shape[0])
+        d = W.shape[2] - 1
+        return Params((W[:, :, :d], v[:, None, :]), (W[:, :, d], c[:, None] if self.output_bias else None))
 
     def to_dict(self) -> dict[str, Any]:
         return {"width": self.width, "activation": self.activation.spec, "outputs": self.outputs.value,
