@@ -40,6 +40,18 @@ def _solver() -> highspy.Highs:
     return _highs
 
 
+def _matrix(M: np.ndarray) -> highspy.HighsSparseMatrix:
+    """``M`` as a dense column-wise HiGHS matrix."""
+    m, p = M.shape
+    out = highspy.HighsSparseMatrix()
+    out.format_ = highspy.MatrixFormat.kColwise
+    out.num_row_, out.num_col_ = m, p
+    out.start_ = (np.arange(p + 1) * m).astype(np.int32)
+    out.index_ = np.tile(np.arange(m, dtype=np.int32), p)
+    out.value_ = np.ascontiguousarray(M.T, dtype=np.float64).ravel()
+    return out
+
+
 def largest_slack(G: np.ndarray, h: np.ndarray, *, bound: float = 1.0) -> tuple[float, np.ndarray]:
     """``(delta*, u*)`` of the largest-slack LP above; ``(-inf, zeros)`` when HiGHS reports no optimum.
 
@@ -57,10 +69,7 @@ def largest_slack(G: np.ndarray, h: np.ndarray, *, bound: float = 1.0) -> tuple[
     lp.col_upper_ = np.r_[np.full(p, bound), 1.0]
     lp.row_lower_ = np.full(m, -_INF)
     lp.row_upper_ = np.asarray(h, dtype=np.float64)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = (np.arange(p + 2) * m).astype(np.int32)
-    lp.a_matrix_.index_ = np.tile(np.arange(m, dtype=np.int32), p + 1)
-    lp.a_matrix_.value_ = np.hstack([G, np.ones((m, 1))]).T.ravel().astype(np.float64)
+    lp.a_matrix_ = _matrix(np.hstack([G, np.ones((m, 1))]))
     solver = _solver()
     solver.passModel(lp)
     solver.run()
@@ -68,18 +77,6 @@ def largest_slack(G: np.ndarray, h: np.ndarray, *, bound: float = 1.0) -> tuple[
         return -np.inf, np.zeros(p)
     x = np.asarray(solver.getSolution().col_value)
     return float(x[-1]), x[:p]
-
-
-def _matrix(M: np.ndarray) -> highspy.HighsSparseMatrix:
-    """``M`` as a dense column-wise HiGHS matrix."""
-    m, p = M.shape
-    out = highspy.HighsSparseMatrix()
-    out.format_ = highspy.MatrixFormat.kColwise
-    out.num_row_, out.num_col_ = m, p
-    out.start_ = (np.arange(p + 1) * m).astype(np.int32)
-    out.index_ = np.tile(np.arange(m, dtype=np.int32), p)
-    out.value_ = np.ascontiguousarray(M.T, dtype=np.float64).ravel()
-    return out
 
 
 def cone_descent(c: np.ndarray, rows: np.ndarray) -> tuple[float, np.ndarray]:

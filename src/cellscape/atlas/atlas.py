@@ -258,6 +258,7 @@ class _CriticalSearch:
     def __init__(self, X: np.ndarray, y: np.ndarray, model: AtlasModel, unit_patterns: np.ndarray | None,
                  max_saddles: int) -> None:
         self.X, self.y, self.model, self.unit_patterns, self.max_saddles = X, y, model, unit_patterns, max_saddles
+        self.Xt = np.hstack([X, np.ones((X.shape[0], 1))])
         trained = model.outputs is OutputWeights.TRAINED
         self.branches = list(itertools.product((1, -1), repeat=model.width)) if trained else [None]
         self.n_saddle_cells, self.saddles, self.n_inconclusive = 0, [], 0
@@ -280,6 +281,5 @@ class _CriticalSearch:
 
     def _key(self, point: BoundaryPoint) -> bytes:
         """Minima are told apart by their predictions on the data (a valley's points share them)."""
-        Xt = np.hstack([self.X, np.ones((self.X.shape[0], 1))])
-        out = np.asarray(self.model.activation(Xt @ point.W.T)) @ point.v + point.c
+        out = np.asarray(self.model.activation(self.Xt @ point.W.T)) @ point.v + point.c
         return np.round(out / max(1.0, float(np.max(np.abs(self.y)))), 9).tobytes()

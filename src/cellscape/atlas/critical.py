@@ -372,7 +372,7 @@ def boundary_point(X: Any, y: Any, patterns: Any, model: AtlasModel, *, branch: 
     G = np.zeros((K * N, n_z))
     for k in range(K):
         G[k * N:(k + 1) * N, k * D:(k + 1) * D] = cones[k]
-    v = side * np.asarray(model.signs, dtype=float) if not trained else side.copy()
+    v = side.copy() if trained else np.asarray(model.signs, dtype=float)  # |v_k| = 1
 
     def point(verdict: BoundaryVerdict, message: str, z: np.ndarray, ties: np.ndarray, adjacent: int = 0,
               descent: tuple | None = None) -> BoundaryPoint:
