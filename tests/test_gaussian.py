@@ -4,7 +4,14 @@ import jax
 import numpy as np
 import pytest
 
-from cellscape.gaussian import population_gradient, population_hessian, population_risk, relu_kernel
+from cellscape.gaussian import (
+    population_gradient,
+    population_hessian,
+    population_risk,
+    relu_kernel,
+    risk_and_gradient,
+    trainable_risk,
+)
 
 
 def test_kernel_matches_monte_carlo():
@@ -58,3 +65,19 @@ def test_hessian_matches_differences_of_the_gradient(at_teacher):
     if at_teacher:
         assert float(population_risk(W, V)) == 0.0 and np.allclose(population_gradient(W, V), 0, atol=1e-15)
         assert np.linalg.eigvalsh(H).min() > 1e-3  # strongly convex at the global minimum when n = k
+
+
+def test_batched_closed_form_matches_the_references():
+    rng = np.random.default_rng(3)
+    V = np.eye(4)
+    W = rng.standard_normal((5, 6, 4))  # five students with n = 6 > k = 4
+    F, G = risk_and_gradient(W, V)
+    for b in range(5):
+        assert float(F[b]) == pytest.approx(float(population_risk(W[b], V)), rel=1e-13)
+        np.testing.assert_allclose(G[b], population_gradient(W[b], V), rtol=1e-12, atol=1e-14)
+    auto = jax.grad(lambda w: population_risk(w, V).sum())(W)
+    custom = jax.grad(lambda w: trainable_risk(w, V).sum())(W)
+    np.testing.assert_allclose(custom, auto, rtol=1e-11, atol=1e-13)
+    F32, G32 = risk_and_gradient(W.astype(np.float32), V)
+    assert F32.dtype == np.float32 and G32.dtype == np.float32
+    np.testing.assert_allclose(G32, G, rtol=1e-3, atol=1e-5)

@@ -182,7 +182,8 @@ class PiecewiseLinear:
         )
 
     def __call__(self, t: Any) -> Any:
-        r"""Evaluate in float64 (numpy or JAX input; JAX-traceable, so it can be differentiated and jitted).
+        r"""Evaluate in the input's floating type (float64 by default; numpy or JAX input; JAX-traceable, so it can
+        be differentiated and jitted).
 
         Uses :math:`h(t) = c_0 + s_0 t + \sum_j (s_j - s_{j-1}) [t - p_j]_+` with the right slope at a
         breakpoint, which matches the piece convention; a derivative taken exactly on a breakpoint is the right
@@ -192,11 +193,11 @@ class PiecewiseLinear:
         if isinstance(t, (float, int)):
             j = int(np.searchsorted(bps, t, side="right"))
             return float(slopes[j] * t + intercepts[j])
-        t = jnp.asarray(t)
-        out = intercepts[0] + slopes[0] * t
+        t = jnp.asarray(t)  # Python-float constants keep a float32 input in float32
+        out = float(intercepts[0]) + float(slopes[0]) * t
         for p, jump in zip(bps, np.diff(slopes)):
             if jump != 0:
-                out = out + jump * jnp.where(t >= p, t - p, 0.0)
+                out = out + float(jump) * jnp.where(t >= float(p), t - float(p), 0.0)
         return out
 
     def piece_index(self, t: Any) -> np.ndarray:

@@ -35,7 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["relu_kernel", "population_risk", "population_gradient", "population_hessian"]
+__all__ = ["relu_kernel", "population_risk", "population_gradient", "population_hessian", "risk_and_gradient",
+           "trainable_risk"]
 
 _H2_CAP = 1e12
 
@@ -90,6 +91,64 @@ def population_risk(W: Any, V: Any) -> jax.Array:
     self_term = 0.5 * jnp.sum(W**2, axis=(-2, -1)) / 2.0 + 0.5 * jnp.sum(_gram(W, W) * off, axis=(-2, -1))
     teacher = 0.5 * jnp.sum(V**2) / 2.0 + 0.5 * jnp.sum(_gram(V, V) * (1.0 - jnp.eye(V.shape[0])))
     return self_term - jnp.sum(_gram(W, V), axis=(-2, -1)) + teacher
+
+
+def risk_and_gradient(W: Any, V: Any) -> tuple[jax.Array, jax.Array]:
+    r"""``F(W)`` and :math:`\nabla_W F` in closed form, batched over the leading axes of ``W`` (``(..., n, d)``),
+    in ``W``'s floating type, sharing one evaluation of the angles (the fast path of training; the slow
+    per-student reference is :func:`population_gradient`).
+
+    With :math:`u_1..u_{n+k}` the students then the teacher, signs :math:`s_{ij} = 1` for another student,
+    :math:`-1` for a teacher unit and 0 for ``j = i``, and :math:`t_{ij}` the angle between :math:`w_i` and
+    :math:`u_j`:
+
+    .. math::  \nabla_{w_i} F = \frac{w_i}{2} + \frac{1}{2\pi}\Bigl(\frac{w_i}{|w_i|} \sum_j s_{ij} |u_j| \sin t_{ij}
+               + \sum_j s_{ij} (\pi - t_{ij})\, u_j\Bigr).
+
+    Examples:
+        >>> W = np.array([[[1.0, 0.2], [0.1, 0.9]]]); V = np.eye(2)
+        >>> F, G = risk_and_gradient(W, V)
+        >>> bool(np.allclose(F[0], population_risk(W[0], V))), bool(np.allclose(G[0], population_gradient(W[0], V)))
+        (True, True)
+    """
+    W = jnp.asarray(W)
+    if not jnp.issubdtype(W.dtype, jnp.floating):
+        W = W.astype(jnp.float64)
+    V = jnp.asarray(V, dtype=W.dtype)
+    n, k = W.shape[-2], V.shape[-2]
+    U = jnp.concatenate([W, jnp.broadcast_to(V, W.shape[:-2] + V.shape)], axis=-2)
+    nw, nu = jnp.linalg.norm(W, axis=-1), jnp.linalg.norm(U, axis=-1)
+    c = (W @ jnp.swapaxes(U, -1, -2)) / jnp.maximum(nw[..., :, None] * nu[..., None, :], 1e-300)
+    c = jnp.where(c > 1.0, 1.0, jnp.where(c < -1.0, -1.0, c))
+    t, sin = jnp.arccos(c), jnp.sqrt(jnp.maximum(1.0 - c**2, 0.0))
+    s = jnp.concatenate([1.0 - jnp.eye(n, dtype=W.dtype), -jnp.ones((n, k), W.dtype)], axis=1)
+    f = nw[..., :, None] * nu[..., None, :] * (sin + (jnp.pi - t) * c) / (2.0 * jnp.pi)
+    teacher = 0.5 * jnp.sum(_gram(V, V) * (1.0 - jnp.eye(k))) + 0.25 * jnp.sum(V**2)
+    risk = (0.25 * jnp.sum(nw**2, axis=-1) + 0.5 * jnp.sum(f[..., :n] * s[:, :n], axis=(-2, -1))
+            + jnp.sum(f[..., n:] * s[:, n:], axis=(-2, -1)) + teacher.astype(W.dtype))
+    radial = jnp.sum(s * nu[..., None, :] * sin, axis=-1) / jnp.maximum(nw, 1e-300)
+    grad = W / 2.0 + (radial[..., None] * W + (s * (jnp.pi - t)) @ U) / (2.0 * jnp.pi)
+    return risk, grad
+
+
+@jax.custom_vjp
+def trainable_risk(W: Any, V: Any) -> jax.Array:
+    """``F(W)`` whose reverse-mode derivative is the closed form of :func:`risk_and_gradient` (for training;
+    use :func:`population_risk` for Hessians, which needs forward mode)."""
+    return risk_and_gradient(W, V)[0]
+
+
+def _trainable_fwd(W, V):
+    risk, grad = risk_and_gradient(W, V)
+    return risk, (grad, V)
+
+
+def _trainable_bwd(residuals, cotangent):
+    grad, V = residuals
+    return cotangent[..., None, None] * grad, jnp.zeros_like(V)
+
+
+trainable_risk.defvjp(_trainable_fwd, _trainable_bwd)
 
 
 def population_gradient(W: Any, V: Any) -> np.ndarray:

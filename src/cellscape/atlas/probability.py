@@ -9,7 +9,7 @@ inside it (:func:`~cellscape.atlas.cell_solve.solve_cell`). Here the data are ra
 and the cell is the one containing fixed first-layer weights :math:`W = [w_k, b_k]_k`: for each draw of the data,
 unit ``k`` is in its upper piece on sample ``n`` exactly when :math:`w_k^\top \tilde x_n > p` (``p`` the kink).
 :func:`genuine_probability` estimates :math:`P(\text{genuine})` by Monte Carlo with a Wilson interval
-(:func:`wilson_interval`).
+(:func:`cellscape.statistics.wilson_interval`).
 
 **Teacher.** ``teacher`` is either the weights :math:`W^* \in \mathbb R^{K^* \times (d+1)}` of a ReLU teacher
 with output weights +1, :math:`f^*(x) = \sum_k [w^{*\top}_k \tilde x]_+`, or a callable mapping an ``(n, d)``
@@ -55,13 +55,13 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
 
 from cellscape._backend import to_fraction, to_numpy
 from cellscape._validation import check_float, check_int, invalid
 from cellscape.atlas.cell_solve import solve_cell
 from cellscape.atlas.model import AtlasModel
 from cellscape.networks import make_rng
+from cellscape.statistics import wilson_interval
 
 __all__ = [
     "GenuineProbability",
@@ -75,53 +75,6 @@ __all__ = [
 
 _TOL = 1e-9  # solve_cell's default slack tolerance
 Teacher = Any  # array-like (K*, d + 1) of ReLU teacher weights, a callable (n, d) -> (n,), or None
-
-
-# ---------------------------------------------------------------------------------------------- statistics
-def wilson_interval(successes: Any, trials: Any, *, confidence: float = 0.95) -> tuple[Any, Any]:
-    r"""The Wilson score interval for a binomial proportion (elementwise over arrays).
-
-    With :math:`\hat p = k / n` and :math:`z = \Phi^{-1}((1 + c) / 2)`:
-
-    .. math::  \frac{\hat p + z^2 / 2n \pm z \sqrt{\hat p (1 - \hat p) / n + z^2 / 4n^2}}{1 + z^2 / n}.
-
-    It never leaves :math:`[0, 1]` and stays informative at :math:`k = 0` (upper end :math:`z^2 / (n + z^2)`).
-
-    Args:
-        successes: ``k``, integers in ``[0, n]``. trials: ``n >= 1``. confidence: the level ``c`` in (0, 1).
-
-    Returns:
-        ``(low, high)``: floats, or arrays of the broadcast shape.
-
-    Raises:
-        InvalidInputError: for counts outside ``0 <= k <= n``, ``n < 1``, or a level outside (0, 1).
-
-    Examples:
-        >>> low, high = wilson_interval(0, 10)   # z^2 / (10 + z^2) with z = 1.95996...
-        >>> float(low), round(float(high), 4)
-        (0.0, 0.2775)
-    """
-    func = "wilson_interval"
-    c = check_float(confidence, name="confidence", func=func, minimum=0.0, strict_minimum=True, maximum=1.0)
-    if c == 1.0:
-        raise invalid("confidence", func, "a finite float in (0.0, 1.0)", confidence)
-    k = np.asarray(successes)
-    n = np.asarray(trials)
-    if not (np.issubdtype(k.dtype, np.integer) and np.issubdtype(n.dtype, np.integer)):
-        raise invalid("successes", func, "integer counts", f"dtypes {k.dtype} and {n.dtype}", raw=True)
-    if np.any(n < 1) or np.any(k < 0) or np.any(k > n):
-        raise invalid("successes", func, "counts with 0 <= successes <= trials and trials >= 1",
-                      f"successes {k.tolist()} of trials {n.tolist()}", raw=True)
-    z = float(ndtri(0.5 + c / 2))
-    n = n.astype(np.float64)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    low, high = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
-    low, high = np.where(k == 0, 0.0, low), np.where(k == n, 1.0, high)  # exact ends (no rounding above 0 / 1)
-    if low.ndim == 0:
-        return float(low), float(high)
-    return low, high
 
 
 # ---------------------------------------------------------------------------------------------- data
