@@ -15,6 +15,7 @@ BENCHMARKS = {
     "certify": "benchmarks.bench_certify",
     "atlas": "benchmarks.bench_atlas",
     "unit_patterns": "benchmarks.bench_unit_patterns",
+    "sweep": "benchmarks.bench_sweep",
 }
 
 

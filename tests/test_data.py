@@ -28,9 +28,10 @@ from cellscape.exceptions import InvalidInputError
 # Options that make every builtin random (the default XOR and the 3-point set are fixed point sets).
 RANDOM_OPTIONS = {"teacher": {}, "separable": {}, "nonaffine": {}, "xor": {"n_samples": 8}, "spirals": {},
                   "digits": {"n_samples": 100}}
-ALL_NAMES = "'teacher', 'separable', 'nonaffine', 'xor', 'spirals', 'signals', 'three-point', 'digits'"
-DEFAULT_SHAPES = {"teacher": (200, 2, 1), "separable": (40, 2, 1), "nonaffine": (40, 1, 1), "xor": (4, 2, 1),
-                  "spirals": (100, 2, 1), "signals": (40, 8, 1), "three-point": (3, 2, 1),
+ALL_NAMES = "'teacher', 'gaussian', 'separable', 'nonaffine', 'xor', 'spirals', 'signals', 'three-point', 'digits'"
+DEFAULT_SHAPES = {"teacher": (200, 2, 1), "gaussian": (1000, 10, 1), "separable": (40, 2, 1),
+                  "nonaffine": (40, 1, 1), "xor": (4, 2, 1), "spirals": (100, 2, 1), "signals": (40, 8, 1),
+                  "three-point": (3, 2, 1),
                   "digits": (1797, 3, 1)}
 
 

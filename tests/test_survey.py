@@ -6,6 +6,7 @@ import pytest
 
 import cellscape as cs
 from cellscape.data import load_data
+from cellscape.exceptions import InvalidInputError
 from cellscape.losses import parse_loss
 from cellscape.networks import forward, init_params, mlp
 from cellscape.survey import EndpointCategory, SurveyConfig, _group_by_risk, group_by_function, run_survey
@@ -152,3 +153,45 @@ def test_survey_reports_the_constructed_spurious_minimum():
     assert entry["risk"] == pytest.approx(cs.best_affine_fit(data.X, data.y).risk, rel=1e-10)
     assert 0 <= entry["runs_at_risk"] <= 4
     assert json.loads(json.dumps(result.to_dict()))["constructed"][0]["name"] == "linear-region"
+
+
+def test_rates_carry_wilson_intervals():
+    from cellscape.statistics import wilson_interval
+
+    result = run_survey(SurveyConfig(runs=6, steps=300))
+    assert set(result.rates) == {c.value for c in EndpointCategory} | {"on_boundary"}
+    for name, r in result.rates.items():
+        count = result.n_on_boundary if name == "on_boundary" else result.counts[name]
+        assert (r.count, r.total) == (count, 6) and (r.low, r.high) == wilson_interval(count, 6)
+    assert result.to_dict()["rates"]["global"]["total"] == 6
+
+
+def test_survey_trains_with_adam_on_minibatches_from_the_linear_region():
+    config = SurveyConfig(runs=4, steps=200, optimizer="adam", batch_size=4, lr=0.01, init="linear-region")
+    result = run_survey(config)
+    again = run_survey(config)
+    assert [r.risk for r in result.runs] == [r.risk for r in again.runs]
+    plain = run_survey(SurveyConfig(runs=4, steps=200, optimizer="adam", batch_size=4, lr=0.01))
+    assert [r.risk for r in plain.runs] != [r.risk for r in result.runs]
+
+
+@pytest.mark.parametrize(("kwargs", "param"), [({"optimizer": "newton"}, "optimizer"),
+                                               ({"optimizer": "sgd"}, "batch_size"),
+                                               ({"init": "zeros"}, "init")])
+def test_bad_training_options_name_the_survey(kwargs, param):
+    with pytest.raises(InvalidInputError, match=f"`{param}` of `SurveyConfig`"):
+        SurveyConfig(**kwargs)
+
+
+def test_dead_units_counted_against_a_forward_pass():
+    from cellscape.survey import dead_units
+
+    arch = mlp(2, [5, 3], 1, activation="relu")
+    params = init_params(arch, batch=6, seed=2)
+    params.biases[0][:3] -= 10.0  # networks 0-2: every first-layer unit off on every sample
+    X = np.random.default_rng(0).uniform(-1, 1, size=(20, 2))
+    pattern = cs.activation_pattern(arch, params, X)
+    counted = dead_units(arch, pattern.pieces)
+    z = cs.pre_activations(arch, params, X)
+    expected = sum(np.all(np.asarray(zl) < 0, axis=1).sum(axis=1) for zl in z[:-1])
+    assert counted.tolist() == expected.tolist() and np.all(counted[:3] >= 5)

@@ -91,18 +91,18 @@ def test_adam_matches_a_hand_written_reference():
     np.testing.assert_allclose(_flat(arch, result), theta, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("schedule", ["constant", "inverse_time", "inverse_sqrt", "cosine"])
+@pytest.mark.parametrize("schedule", ["constant", "inverse_time", "inverse_sqrt", "cosine", "step"])
 def test_schedules_match_a_loop_of_single_steps(schedule):
     X, y = _data(n=10)
     arch = mlp(1, [2], 1)
     params = init_params(arch, batch=1, seed=2)
     steps, lr, tau = 12, 0.1, 4.0
     result = train(arch, params, X, y, config=TrainConfig(lr=lr, steps=steps, schedule=schedule, decay_steps=tau,
-                                                          chunk=5))
+                                                          decay_factor=0.5, chunk=5))
     current = params
     for t in range(steps):
         eta = {"constant": lr, "inverse_time": lr / (1 + t / tau), "inverse_sqrt": lr / np.sqrt(1 + t / tau),
-               "cosine": lr * 0.5 * (1 + np.cos(np.pi * t / steps))}[schedule]
+               "cosine": lr * 0.5 * (1 + np.cos(np.pi * t / steps)), "step": lr * 0.5 ** (t // tau)}[schedule]
         current = gradient_descent(arch, current, X, y, lr=eta, steps=1).params
     np.testing.assert_allclose(_flat(arch, result), flatten_params(arch, current), rtol=1e-12, atol=1e-14)
 
@@ -201,7 +201,8 @@ def _max_abs(grads):
     ({"optimizer": "sgd"}, "batch_size"),
     ({"optimizer": "gd", "batch_size": 4}, "batch_size"),
     ({"optimizer": "newton"}, "optimizer"),
-    ({"schedule": "step"}, "schedule"),
+    ({"schedule": "exponential"}, "schedule"),
+    ({"decay_factor": 1.5}, "decay_factor"),
     ({"precision": "float16"}, "precision"),
     ({"on_divergence": "ignore"}, "on_divergence"),
     ({"decay_steps": 0}, "decay_steps"),

@@ -103,28 +103,33 @@ def survey(
     steps: Annotated[int, typer.Option(help="The most gradient-descent steps.")] = 40000,
     lr: Annotated[float, typer.Option(help="Step size.")] = 0.1,
     gtol: Annotated[float, typer.Option(help="A run stops once its gradient norm is at most this.")] = 1e-10,
-    seed: Annotated[int, typer.Option(help="Seed of data and initialisation.")] = 0,
+    optimizer: Annotated[str, typer.Option(help="gd, sgd (needs --batch-size) or adam.")] = "gd",
+    batch_size: Annotated[int | None, typer.Option(help="Minibatch size for sgd and adam (default: all).")] = None,
+    init: Annotated[str, typer.Option(help="uniform, or linear-region (every unit in one linear piece).")
+                    ] = "uniform",
+    seed: Annotated[int, typer.Option(help="Seed of data, initialisation and minibatches.")] = 0,
     rtol: Annotated[float, typer.Option(help="Relative tolerance for grouping endpoints by risk.")] = 1e-3,
     max_groups: Annotated[int, typer.Option(help="Print at most this many risk groups and minima.")] = 20,
     show_runs: Annotated[bool, typer.Option("--show-runs", help="Also print one row per run.")] = False,
     json_path: JsonOption = None,
 ) -> None:
     """Train many networks at once, certify where they end, and group the endpoints by risk and by function."""
-    from cellscape.data import load_data
     from cellscape.survey import SurveyConfig, run_survey
 
     config = SurveyConfig(data=data, hidden=_parse_widths(hidden), activation=activation, loss=loss, runs=runs,
-                          steps=steps, lr=lr, gtol=gtol, seed=seed, risk_rtol=rtol)
-    dataset = load_data(config.data, seed=config.seed)
+                          steps=steps, lr=lr, gtol=gtol, seed=seed, risk_rtol=rtol, optimizer=optimizer,
+                          batch_size=batch_size, init=init)
+    dataset = config.load_dataset()
     with _progress() as bar:
-        task = bar.add_task(f"training {runs} networks", total=max(steps, 1))
+        task = bar.add_task(f"training {runs} networks (network-steps)", total=max(runs * steps, 1))
         result = run_survey(config, dataset=dataset,
-                            progress=lambda done, total: bar.update(task, completed=done))
+                            progress=lambda done, total: bar.update(task, completed=done, total=max(total, 1)))
     affine = _affine_risk(dataset)
     console.print(f"[bold]data[/bold] {dataset.name}: n = {dataset.X.shape[0]}, d = {dataset.X.shape[1]}"
                   + (f", best affine risk {_fmt(affine)}" if affine is not None else ""))
     console.print(f"[bold]network[/bold] {'-'.join(map(str, result.architecture['widths']))} "
-                  f"{activation}, loss {loss}; {runs} runs, at most {steps} steps of size {lr}, seed {seed}")
+                  f"{activation}, loss {loss}; {runs} runs, at most {steps} {optimizer} steps of size {lr}"
+                  + (f" on minibatches of {batch_size}" if batch_size else "") + f", {init} start, seed {seed}")
     groups, minima = result.groups[:max_groups], result.minima[:max_groups]
     _print_risk_table(
         f"Endpoints grouped by risk (within {rtol:g} relative)",
@@ -147,8 +152,10 @@ def survey(
             console.print(f"[bold]constructed[/bold] {entry['name']} minimum at risk {_fmt(entry['risk'])}: "
                           f"{entry['status']}, {'spurious' if entry['spurious'] else 'not shown spurious'}; "
                           f"{entry['runs_at_risk']} run(s) ended at that risk")
-    counts = ", ".join(f"{result.counts[key]} {label}" for key, label in _CATEGORY_LABELS.items())
-    console.print(f"[bold]endpoints[/bold] {counts}; {result.n_on_boundary} minima non-differentiable")
+    counts = ", ".join(f"{label} {result.rates[key]}" for key, label in _CATEGORY_LABELS.items()
+                       if result.counts[key])
+    console.print(f"[bold]endpoints[/bold] (95% Wilson intervals) {counts}; minima non-differentiable "
+                  f"{result.rates['on_boundary']}")
     if show_runs:
         runs_table = Table(title="Runs")
         for col in ("run", "risk", "|grad|", "radius", "ties", "cell", "group", "category"):
@@ -395,6 +402,50 @@ def atlas(
 
 
 @app.command()
+def teacher(
+    k: Annotated[str, typer.Option("--k", help="Teacher units (= input dimension): 6..20, 6,8,10 or 7.")] = "6..20",
+    extra_neurons: Annotated[int, typer.Option(help="Student units beyond k (n = k + extra).")] = 0,
+    runs: Annotated[int, typer.Option(help="Runs per size, from independent initialisations.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the initialisations.")] = 0,
+    max_steps: Annotated[int, typer.Option(help="The most gradient steps of a run.")] = 1_000_000,
+    json_path: Annotated[Path | None, typer.Option(
+        "--json", help="Write the table as JSON after each size; sizes already in the file are not run again.")
+    ] = None,
+) -> None:
+    """Safran and Shamir's experiment: how often gradient descent on a Gaussian teacher-student ReLU network ends in
+    a spurious minimum (closed-form population risk, certified by the Hessian)."""
+    from cellscape.teacher import TeacherConfig, parse_range, run_teacher_table
+
+    configs = [TeacherConfig(k=size, extra_neurons=extra_neurons, runs=runs, seed=seed, max_steps=max_steps)
+               for size in parse_range(k, name="--k")]
+    with _progress() as bar:
+        def on_start(config: Any):
+            task = bar.add_task(f"k = {config.k}, n = {config.n} (runs)", total=config.runs)
+            return lambda done, total: bar.update(task, completed=done / config.max_steps)
+
+        rows = run_teacher_table(configs, json_path=json_path, on_start=on_start)
+    table = Table(title=f"Spurious minima of gradient descent, Gaussian inputs ({runs} runs per size, seed {seed})")
+    for col in ("k", "n", "spurious % [95% CI]", "min eig", "risk", "distinct", "sad/uns/unc"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for row in rows:
+        rate, counts = row["spurious"], row["counts"]
+        eig, risk = row["mean_min_eigenvalue"], row["mean_spurious_risk"]
+        table.add_row(str(row["k"]), str(row["n"]),
+                      f"{100 * rate['estimate']:.1f} [{100 * rate['low']:.1f}, {100 * rate['high']:.1f}]",
+                      "-" if eig is None else f"{eig:.2e}", "-" if risk is None else f"{risk:.3g}",
+                      str(row["distinct_spurious_minima"]),
+                      f"{counts['saddle']}/{counts['inconclusive']}/{counts['not_converged']}")
+    console.print(table)
+    wall = sum(row["wall_s"] for row in rows)
+    steps = sum(row["network_steps"] for row in rows)
+    console.print(f"min eig, risk: means over the spurious minima; distinct: up to permutations of units and "
+                  f"coordinates; sad/uns/unc: saddles, inconclusive (degenerate or not smooth), not "
+                  f"converged. {wall:.0f} s of computing, {steps / max(wall, 1e-9):.3g} network-steps/s.")
+    if json_path is not None:
+        err_console.print(f"wrote {json_path}")
+
+
+@app.command()
 def datasets(json_path: JsonOption = None) -> None:
     """List the built-in datasets (use them as builtin:NAME)."""
     from cellscape.data import list_builtins
@@ -407,6 +458,123 @@ def datasets(json_path: JsonOption = None) -> None:
         table.add_row(f"builtin:{name}", description)
     console.print(table)
     _write_json(json_path, {"datasets": [{"name": n, "description": d} for n, d in rows]})
+
+
+def _rate_text(rate: Any) -> str:
+    """``rate [low,high]`` in percent, or ``-`` without runs."""
+    if rate.total == 0:
+        return "-"
+    return f"{100 * rate.estimate:.0f} [{100 * rate.low:.0f},{100 * rate.high:.0f}]"
+
+
+def _point_label(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in params.items())
+
+
+def _print_sweep_report(report: Any) -> None:
+    """The grid points (one line each), then their endpoint categories: rate and Wilson interval in percent."""
+    from rich import box
+
+    state = f"{report.n_done} of {report.n_tasks} tasks done"
+    if report.n_failed or report.n_pending:
+        state += f", {report.n_failed} failed, {report.n_pending} pending"
+    console.print(f"[bold]sweep[/bold] {escape(report.name)}: {state} ({report.n_sessions} session(s), cellscape "
+                  f"{', '.join(report.cellscape_versions) or '-'})")
+    for i, p in enumerate(report.points, 1):
+        lowest = "-" if p.lowest_minimum is None else _fmt(p.lowest_minimum)
+        per_task = "-" if p.n_done == 0 else f"{p.minima_per_task:.3g}"
+        console.print(f"  P{i} {escape(_point_label(p.params) or p.point)}: {p.n_done}/{p.n_tasks} tasks, "
+                      f"{p.n_runs} runs, {per_task} distinct minima per task, lowest minimum {lowest}")
+    table = Table(title=f"Endpoints: % of runs [{report.confidence:.0%} Wilson interval]", box=box.SIMPLE_HEAD,
+                  caption="decided within each task (grid point and seed); boundary: minima at a "
+                  "non-differentiable point")
+    table.add_column("point")
+    for col in ("global", "spurious", "saddle", "not conv.", "inconcl.", "boundary"):
+        table.add_column(col, justify="right")
+    for i, p in enumerate(report.points, 1):
+        table.add_row(f"P{i}", *(_rate_text(p.categories[key]) for key in _CATEGORY_LABELS),
+                      _rate_text(p.on_boundary))
+    console.print(table)
+    for key, error in report.failures[:5]:
+        console.print(f"[yellow]failed[/yellow] task {key}: {escape(error)}")
+    if len(report.failures) > 5:
+        console.print(f"... and {len(report.failures) - 5} more failed tasks (--json lists them all)")
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="The sweep's TOML file: a table sweep (name, description) and a "
+                                           "table grid (SurveyConfig fields, a list being an axis; seeds).")],
+    db: Annotated[Path | None, typer.Option(help="The results database (default: CONFIG with .sqlite).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Run on the Dask scheduler at this address "
+                                                  "(tcp://host:port) instead of local processes.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes (default: every core; 0: run in "
+                                                "this process).")] = None,
+    extend: Annotated[bool, typer.Option("--extend", help="Add the configuration's new tasks (more seeds, "
+                                         "points) to an existing database.")] = False,
+    json_path: JsonOption = None,
+) -> None:
+    """Run a grid of surveys, resumably: finished tasks are kept in SQLite and never run twice."""
+    from cellscape import __version__
+    from cellscape.sweep import load_sweep, run_sweep, summarize
+
+    spec = load_sweep(config)
+    path = db if db is not None else config.with_suffix(".sqlite")
+    with _progress() as bar:
+        task = bar.add_task(f"sweep {spec.name}: tasks", total=len(spec.tasks))
+        done = run_sweep(spec, path, scheduler=scheduler, workers=workers, extend=extend,
+                         progress=lambda finished, total: bar.update(task, completed=finished, total=total))
+    where = f"Dask at {scheduler}" if done.executor == "dask" else (
+        "this process" if done.executor == "inline" else f"{done.workers} local processes")
+    console.print(f"{done.n_done} task(s) run on {where} in {done.wall_s:.1f} s, {done.n_skipped} already done, "
+                  f"{done.n_failed} failed; results in {path}")
+    report = summarize(path)
+    _print_sweep_report(report)
+    _write_json(json_path, {"cellscape_version": __version__, "command": "sweep", "config": str(config),
+                            "db": str(path), "session": done.to_dict(), "results": report.to_dict()})
+    if done.n_failed:
+        err_console.print(f"{done.n_failed} task(s) failed; run the same command again to retry them")
+        sys.exit(1)
+
+
+@app.command()
+def results(
+    db: Annotated[Path, typer.Argument(help="A sweep database (made by `cellscape sweep`).")],
+    csv: Annotated[Path | None, typer.Option("--csv", help="Export --table to this CSV file.")] = None,
+    parquet: Annotated[Path | None, typer.Option("--parquet", help="Export --table to this Parquet file.")] = None,
+    table: Annotated[str, typer.Option(help="What --csv and --parquet export: runs, minima, tasks or summary.")
+                     ] = "runs",
+    minima: Annotated[bool, typer.Option("--minima", help="Also print every distinct minimum.")] = False,
+    by_seed: Annotated[bool, typer.Option("--by-seed", help="Summarise each seed apart.")] = False,
+    confidence: Annotated[float, typer.Option(help="Level of the Wilson intervals.")] = 0.95,
+    max_rows: Annotated[int, typer.Option(help="Print at most this many minima.")] = 50,
+    json_path: JsonOption = None,
+) -> None:
+    """Summarise a sweep: per grid point, every endpoint category with its Wilson interval; export to CSV/Parquet."""
+    from cellscape.sweep import export_results, results_table, summarize
+
+    report = summarize(db, confidence=confidence, by_seed=by_seed)
+    _print_sweep_report(report)
+    if minima:
+        rows = results_table(db, table="minima").rows
+        from rich import box
+
+        shown = Table(title="Distinct certified minima (per task)", box=box.SIMPLE_HEAD)
+        for col in ("point", "seed", "minimum", "risk", "runs", "category", "boundary", "valley dim"):
+            shown.add_column(col, justify="right")
+        ids = {p.point: f"P{i}" for i, p in enumerate(report.points, 1)}
+        for m in rows[:max_rows]:
+            shown.add_row(ids.get(m["task"]) or ids.get(m["point"], m["point"]), str(m["seed"]), str(m["minimum"]),
+                          _fmt(m["risk"]), str(m["count"]), m["category"], "yes" if m["on_boundary"] else "no",
+                          "?" if m["valley_dimension"] is None else str(m["valley_dimension"]))
+        console.print(shown)
+        if len(rows) > max_rows:
+            console.print(f"... and {len(rows) - max_rows} more minima (--max-rows, or --table minima --csv FILE)")
+    for out, fmt in ((csv, "csv"), (parquet, "parquet")):
+        if out is not None:
+            n = export_results(db, out, fmt=fmt, table=table, confidence=confidence)
+            err_console.print(f"wrote {n} rows ({table}) to {out}")
+    _write_json(json_path, report.to_dict())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

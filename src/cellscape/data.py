@@ -48,6 +48,7 @@ __all__ = [
     "list_builtins",
     "BUILTINS",
     "make_teacher",
+    "make_gaussian",
     "make_separable",
     "make_nonaffine",
     "make_xor",
@@ -358,6 +359,28 @@ def make_teacher(
                          "teacher": teacher})
 
 
+def make_gaussian(*, n_samples: int = 1000, d_in: int = 10, seed: Seed = 0) -> Dataset:
+    r"""Pure noise: inputs :math:`x \sim N(0, I_d)` and targets :math:`y \sim N(0, 1)`, independent (the data of
+    Yun, Sra and Jadbabaie's kink statistics, ICLR 2019). Drawn as ``X`` then ``y`` from ``seed``.
+
+    Raises:
+        InvalidInputError: for sizes below 1 or a bad seed.
+
+    Examples:
+        >>> data = make_gaussian(n_samples=4, d_in=3, seed=0)
+        >>> data.X.shape, data.y.shape
+        ((4, 3), (4, 1))
+    """
+    func = "make_gaussian"
+    n = check_int(n_samples, name="n_samples", func=func, minimum=1)
+    d = check_int(d_in, name="d_in", func=func, minimum=1)
+    rng = make_rng(seed, func=func)
+    X = rng.standard_normal((n, d))
+    y = rng.standard_normal((n, 1))
+    return Dataset(X, y, name="gaussian", description=BUILTINS["gaussian"][1],
+                   info={"generator": "gaussian", "seed": _seed_info(seed), "n_samples": n, "d_in": d})
+
+
 def make_separable(*, n_samples: int = 40, d_in: int = 2, margin: float = 0.2, seed: Seed = 0) -> Dataset:
     r"""Linearly separable labels -1/+1 with a margin.
 
@@ -596,6 +619,7 @@ def make_digits(*, n_samples: int | None = None, d_in: int = 3, seed: Seed = 0) 
 #: and ``seed`` (and options of its own).
 BUILTINS: dict[str, tuple[Callable[..., Dataset], str]] = {
     "teacher": (make_teacher, "Gaussian inputs labelled by a random one-hidden-layer ReLU teacher (width 3)"),
+    "gaussian": (make_gaussian, "independent Gaussian inputs N(0, I_d) and targets N(0, 1) (d = 10, n = 1000)"),
     "separable": (make_separable, "linearly separable labels -1/+1 with margin 0.2 in [-1, 1]^d"),
     "nonaffine": (make_nonaffine, "y = |x_1| + 0.3 sin(3 x_1) + noise on [-2, 2]^d: no affine map fits"),
     "xor": (make_xor, "the four XOR points with targets 0/1 (exact), or noisy blobs around them"),
@@ -616,6 +640,6 @@ def list_builtins() -> list[tuple[str, str]]:
 
     Examples:
         >>> [name for name, _ in list_builtins()]
-        ['teacher', 'separable', 'nonaffine', 'xor', 'spirals', 'signals', 'three-point', 'digits']
+        ['teacher', 'gaussian', 'separable', 'nonaffine', 'xor', 'spirals', 'signals', 'three-point', 'digits']
     """
     return [(name, description) for name, (_, description) in BUILTINS.items()]

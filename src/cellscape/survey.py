@@ -1,7 +1,7 @@
 r"""The survey: train many networks from random starts, certify where they end and count the distinct minima.
 
 ``run_survey`` trains ``runs`` networks of one architecture on one dataset with batched full-batch gradient
-descent (:func:`cellscape.training.gradient_descent`), then reports for every endpoint its risk, gradient norm,
+descent, SGD or Adam (:func:`cellscape.training.train`), then reports for every endpoint its risk, gradient norm,
 cell, number of ties (pre-activations within ``tie_tol`` of a breakpoint) and certified radius
 (:func:`cellscape.patterns.certified_radius`), and groups the endpoints by risk level: two endpoints share a group
 when their risks differ by at most ``risk_rtol`` relative (plus ``1e-12`` absolute) from the group's lowest risk.
@@ -30,10 +30,12 @@ from cellscape._validation import check_float, check_int, invalid
 from cellscape.activations import parse_activation
 from cellscape.certify import Certificate, CertificateStatus, certify
 from cellscape.data import Dataset, load_data
+from cellscape.exceptions import InvalidInputError
 from cellscape.losses import parse_loss
 from cellscape.networks import Architecture, forward, init_params, mlp
 from cellscape.patterns import DEFAULT_TIE_TOL, activation_pattern, certified_radius
-from cellscape.training import gradient_descent
+from cellscape.statistics import Rate, rate
+from cellscape.training import TrainConfig, train
 
 __all__ = [
     "SurveyConfig",
@@ -44,6 +46,7 @@ __all__ = [
     "SurveyResult",
     "run_survey",
     "group_by_function",
+    "dead_units",
 ]
 
 
@@ -60,7 +63,15 @@ class SurveyConfig:
         runs: number of networks trained (each from its own random start).
         steps: the most gradient-descent steps. lr: step size.
         gtol: a run stops once its gradient norm is at most ``gtol`` (it then counts as converged).
-        seed: seeds the data generator and the initialisation (results reproduce bit for bit).
+        seed: seeds the data generator, the initialisation and the minibatches (results reproduce bit for bit).
+        optimizer, schedule, decay_steps, decay_factor, batch_size, precision: the training method
+            (:class:`cellscape.training.TrainConfig`: ``gd``, ``sgd`` or ``adam``; the step-size schedule; the
+            minibatch size; ``float64`` or ``float32``).
+        init: ``uniform`` (:func:`cellscape.networks.init_params`) or ``linear-region`` (the same weights with
+            the hidden biases raised until every pre-activation of every sample lies inside one linear piece:
+            :func:`cellscape.constructions.linear_region_start`).
+        n_samples, d_in: the size of a builtin dataset (``None``: its default; see
+            :func:`cellscape.data.load_data`).
         risk_rtol: relative tolerance for grouping endpoints by risk, and for calling a certified minimum
             ``global`` (see :class:`EndpointCategory`).
         tie_tol: tolerance for counting ties (also passed to :func:`cellscape.certify.certify`).
@@ -77,9 +88,24 @@ class SurveyConfig:
     seed: int = 0
     risk_rtol: float = 1e-3
     tie_tol: float = DEFAULT_TIE_TOL
+    optimizer: str = "gd"
+    schedule: str = "constant"
+    decay_steps: float = 1000.0
+    decay_factor: float = 0.1
+    batch_size: int | None = None
+    precision: str = "float64"
+    init: str = "uniform"
+    n_samples: int | None = None
+    d_in: int | None = None
 
     def __post_init__(self) -> None:
         func = "SurveyConfig"
+        if self.init not in INIT_SCHEMES:
+            raise invalid("init", func, f"one of {', '.join(map(repr, INIT_SCHEMES))}", self.init)
+        try:
+            self.train_config()
+        except InvalidInputError as err:  # the same checks, named after the configuration the user wrote
+            raise InvalidInputError(str(err).replace("`TrainConfig`", f"`{func}`")) from None
         object.__setattr__(self, "hidden", tuple(check_int(h, name="hidden", func=func, minimum=1)
                                                  for h in self.hidden))
         check_int(self.runs, name="runs", func=func, minimum=1)
@@ -93,6 +119,22 @@ class SurveyConfig:
         parse_loss(self.loss)
         if not isinstance(self.data, str) or not self.data:
             raise invalid("data", func, "a dataset specification (a file or builtin:NAME)", self.data)
+
+
+    def load_dataset(self) -> Dataset:
+        """The survey's data (:func:`cellscape.data.load_data` with its seed and sizes)."""
+        return load_data(self.data, seed=self.seed, n_samples=self.n_samples, d_in=self.d_in)
+
+    def train_config(self) -> TrainConfig:
+        """The :class:`~cellscape.training.TrainConfig` of this survey."""
+        return TrainConfig(optimizer=self.optimizer, lr=self.lr, steps=self.steps, schedule=self.schedule,
+                           decay_steps=self.decay_steps, decay_factor=self.decay_factor, gtol=self.gtol,
+                           batch_size=self.batch_size, precision=self.precision, seed=self.seed,
+                           chunk=max(1, min(1000, self.steps)))
+
+
+INIT_SCHEMES = ("uniform", "linear-region")
+"""The initialisations a survey can start from (see :class:`SurveyConfig`)."""
 
 
 class EndpointCategory(str, enum.Enum):
@@ -130,6 +172,8 @@ class RunRecord:
             diverged run, which is not certified.
         category: the endpoint's :class:`EndpointCategory`.
         on_boundary: a certified minimum with ties (``M > 0``): a minimum at a non-differentiable point.
+        n_dead_units: hidden units whose pre-activation lies in a flat piece (slope 0) on every sample: they pass
+            no gradient (all of them dead: a dead-point, as in Laurent and von Brecht 2018).
     """
 
     index: int
@@ -145,6 +189,23 @@ class RunRecord:
     status: str | None
     category: EndpointCategory
     on_boundary: bool
+    n_dead_units: int = 0
+
+
+def dead_units(arch: Architecture, pieces: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Per network, the hidden units in a flat piece (slope 0) on every sample, from the pattern's piece
+    indices (``pieces[l]`` of shape ``(B, n, d_l)``); shape ``(B,)``.
+
+    Examples:
+        >>> arch = mlp(1, [2], 1)
+        >>> dead_units(arch, (np.array([[[0, 1], [0, 0]]]),)).tolist()   # unit 0 off on both samples
+        [1]
+    """
+    total = np.zeros(pieces[0].shape[0], dtype=np.int64)
+    for act, p in zip(arch.activations, pieces):
+        flat = np.asarray([s == 0 for s in act.slopes])[p]
+        total += np.all(flat, axis=1).sum(axis=1)
+    return total
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,6 +259,8 @@ class SurveyResult:
             the number of runs).
         n_on_boundary: the number of certified minima with ties (counted apart: these runs are also ``global``
             or ``spurious``).
+        rates: the :class:`~cellscape.statistics.Rate` (with its 95% Wilson interval) of every category and of
+            ``on_boundary``, over the runs.
         constructed: the theory's spurious minima built on the same data and architecture (see
             :func:`constructed_minima`), each with the number of runs that ended at its risk.
     """
@@ -212,6 +275,7 @@ class SurveyResult:
     counts: dict[str, int]
     n_on_boundary: int
     constructed: tuple[dict[str, Any], ...] = ()
+    rates: dict[str, Rate] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from cellscape import __version__
@@ -237,6 +301,7 @@ class SurveyResult:
             "groups": [dataclasses.asdict(g) for g in self.groups],
             "counts": self.counts,
             "n_on_boundary": self.n_on_boundary,
+            "rates": {name: r.to_dict() for name, r in self.rates.items()},
             "minima": [dataclasses.asdict(m) for m in self.minima],
             "constructed": list(self.constructed),
             "runs": [dataclasses.asdict(r) for r in self.runs],
@@ -392,16 +457,20 @@ def run_survey(
         Hessian (:math:`O(P^3)` for ``P`` parameters) and on a boundary :math:`2^M` small linear programs (see
         :func:`cellscape.certify.certify`); grouping the minima costs one forward pass.
     """
-    data = dataset if dataset is not None else load_data(config.data, seed=config.seed)
+    data = dataset if dataset is not None else config.load_dataset()
     loss = parse_loss(config.loss)
     arch = mlp(data.X.shape[1], list(config.hidden), loss.output_width(data.y), activation=config.activation)
     params = init_params(arch, batch=config.runs, seed=config.seed)
-    trained = gradient_descent(arch, params, data.X, data.y, loss=loss, lr=config.lr, steps=config.steps,
-                               gtol=config.gtol, chunk=max(1, min(1000, config.steps)), progress=progress)
+    if config.init == "linear-region":
+        from cellscape.constructions import linear_region_start
+
+        params = linear_region_start(arch, params, data.X)
+    trained = train(arch, params, data.X, data.y, loss=loss, config=config.train_config(), progress=progress)
     pattern = activation_pattern(arch, trained.params, data.X, y=data.y, loss=loss)
     radius = certified_radius(arch, trained.params, data.X, y=data.y, loss=loss, tol=config.tie_tol,
                               pattern=pattern)
     ties = pattern.n_ties(tol=config.tie_tol)
+    dead = dead_units(arch, pattern.pieces)
     cells = [c.digest for c in pattern.cells()]
     labels = _group_by_risk(trained.risk, config.risk_rtol)
     certificates: list[Certificate | None] = [None] * config.runs  # None: a diverged run, not certified
@@ -419,7 +488,7 @@ def run_survey(
             n_ties=int(ties[b]), cell=cells[b], steps=int(trained.steps[b]), converged=bool(trained.converged[b]),
             diverged=bool(trained.diverged[b]), group=int(labels[b]),
             status=None if cert is None else cert.status.value, category=category,
-            on_boundary=minimum and cert is not None and cert.n_ties > 0,
+            on_boundary=minimum and cert is not None and cert.n_ties > 0, n_dead_units=int(dead[b]),
         ))
     runs = tuple(records)
     counts = {c.value: sum(r.category is c for r in runs) for c in EndpointCategory}
@@ -450,6 +519,8 @@ def run_survey(
         counts=counts,
         n_on_boundary=sum(r.on_boundary for r in runs),
         constructed=constructed,
+        rates={**{name: rate(count, len(runs)) for name, count in counts.items()},
+               "on_boundary": rate(sum(r.on_boundary for r in runs), len(runs))},
     )
 
 

@@ -90,14 +90,16 @@ class Optimizer(str, enum.Enum):
 
 
 class Schedule(str, enum.Enum):
-    r"""The step size at step :math:`t = 0, 1, \dots` of ``T = steps``, for base step :math:`\eta` and
-    ``decay_steps`` :math:`\tau`: ``constant`` :math:`\eta`; ``inverse_time`` :math:`\eta / (1 + t/\tau)`;
-    ``inverse_sqrt`` :math:`\eta / \sqrt{1 + t/\tau}`; ``cosine`` :math:`\eta\,(1 + \cos(\pi t / T)) / 2`."""
+    r"""The step size at step :math:`t = 0, 1, \dots` of ``T = steps``, for base step :math:`\eta`,
+    ``decay_steps`` :math:`\tau` and ``decay_factor`` :math:`\gamma`: ``constant`` :math:`\eta`;
+    ``inverse_time`` :math:`\eta / (1 + t/\tau)`; ``inverse_sqrt`` :math:`\eta / \sqrt{1 + t/\tau}`;
+    ``cosine`` :math:`\eta\,(1 + \cos(\pi t / T)) / 2`; ``step`` :math:`\eta\,\gamma^{\lfloor t/\tau \rfloor}`."""
 
     CONSTANT = "constant"
     INVERSE_TIME = "inverse_time"
     INVERSE_SQRT = "inverse_sqrt"
     COSINE = "cosine"
+    STEP = "step"
 
 
 class OnDivergence(str, enum.Enum):
@@ -121,7 +123,7 @@ class TrainConfig:
 
     Attributes:
         optimizer: ``gd``, ``sgd`` or ``adam``. lr: the base step size. steps: the most steps per network.
-        schedule, decay_steps: the step-size schedule (:class:`Schedule`).
+        schedule, decay_steps, decay_factor: the step-size schedule (:class:`Schedule`).
         gtol: a network stops once its gradient norm is at most ``gtol`` (0: never early).
         batch_size: minibatch size for ``sgd`` (required) and ``adam`` (``None``: full batch).
         beta1, beta2, eps: Adam's constants.
@@ -139,6 +141,7 @@ class TrainConfig:
     steps: int = 1000
     schedule: Schedule = Schedule.CONSTANT
     decay_steps: float = 1000.0
+    decay_factor: float = 0.1
     gtol: float = 0.0
     batch_size: int | None = None
     beta1: float = 0.9
@@ -164,6 +167,8 @@ class TrainConfig:
         put(self, "steps", check_int(self.steps, name="steps", func=func, minimum=0))
         put(self, "decay_steps", check_float(self.decay_steps, name="decay_steps", func=func, minimum=0.0,
                                              strict_minimum=True))
+        put(self, "decay_factor", check_float(self.decay_factor, name="decay_factor", func=func, minimum=0.0,
+                                              strict_minimum=True, maximum=1.0))
         put(self, "gtol", check_float(self.gtol, name="gtol", func=func, minimum=0.0))
         put(self, "beta1", check_float(self.beta1, name="beta1", func=func, minimum=0.0, maximum=0.999999))
         put(self, "beta2", check_float(self.beta2, name="beta2", func=func, minimum=0.0, maximum=0.999999999))
@@ -267,13 +272,15 @@ def _value_and_grad(objective: Callable, params: Any, data: Any, idx: Any):
     return risks, grads
 
 
-def _step_size(schedule: Schedule, lr: Any, decay: Any, t: Any, total: int) -> Any:
+def _step_size(schedule: Schedule, lr: Any, decay: Any, factor: Any, t: Any, total: int) -> Any:
     if schedule is Schedule.CONSTANT:
         return lr
     if schedule is Schedule.INVERSE_TIME:
         return lr / (1.0 + t / decay)
     if schedule is Schedule.INVERSE_SQRT:
         return lr / jnp.sqrt(1.0 + t / decay)
+    if schedule is Schedule.STEP:
+        return lr * factor ** jnp.floor(t / decay)
     return lr * 0.5 * (1.0 + jnp.cos(jnp.pi * t / max(total, 1)))
 
 
@@ -298,7 +305,7 @@ class _Static:
 
 def _chunk(objective, stop_norm, static: _Static, state, data, hyper, key, n_steps):
     """``n_steps`` iterations of every network in ``state`` (a dict, see :func:`minimize`)."""
-    lr, decay, gtol, beta1, beta2, eps, max_halvings, divergence_risk, divergence_growth = hyper
+    lr, decay, factor, gtol, beta1, beta2, eps, max_halvings, divergence_risk, divergence_growth = hyper
     stochastic = static.batch_size is not None
 
     def scaled(a, e):
@@ -323,7 +330,7 @@ def _chunk(objective, stop_norm, static: _Static, state, data, hyper, key, n_ste
             done = s["active"] & ok_here & (stop_norm(grads) <= gtol)
             s["converged"] = s["converged"] | done
             s["active"] = s["active"] & ~done
-        eta = _step_size(static.schedule, lr, decay, t.astype(risks.dtype), static.total_steps) * s["scale"]
+        eta = _step_size(static.schedule, lr, decay, factor, t.astype(risks.dtype), static.total_steps) * s["scale"]
         if static.optimizer is Optimizer.ADAM:
             m = jax.tree_util.tree_map(lambda a, g: beta1 * a + (1 - beta1) * g, s["m"], grads)
             v = jax.tree_util.tree_map(lambda a, g: beta2 * a + (1 - beta2) * g * g, s["v"], grads)
@@ -416,8 +423,8 @@ def minimize(
     dtype = jnp.float32 if config.precision is Precision.FLOAT32 else jnp.float64
     static = _Static(config.optimizer, config.schedule, config.on_divergence, config.batch_size, config.steps,
                      int(n_samples or 0))
-    hyper = tuple(jnp.asarray(x, dtype) for x in (config.lr, config.decay_steps, config.gtol, config.beta1,
-                                                   config.beta2, config.eps))
+    hyper = tuple(jnp.asarray(x, dtype) for x in (config.lr, config.decay_steps, config.decay_factor, config.gtol,
+                                                   config.beta1, config.beta2, config.eps))
     hyper += (jnp.asarray(config.max_halvings, jnp.int64), jnp.asarray(config.divergence_risk, dtype),
               jnp.asarray(config.divergence_growth, dtype))
     work_data = _cast(data, dtype)

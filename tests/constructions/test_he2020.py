@@ -129,3 +129,18 @@ def test_ysj_kink_pair_matches_its_exact_formula(activation):
     assert sum_loss == point.predicted_sum_loss  # l0 - 2 c gamma S + m c^2 gamma^2 / 2, exactly
     l0 = n * cs.best_affine_fit(X, y, exact=True).risk_exact
     assert sum_loss < l0  # strictly better than the linear-region minimum: it is spurious
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu:0.1", "hardtanh:-1,1", "pwl:-1,1:0,1,0:0"])
+def test_linear_region_start_puts_every_unit_in_one_piece(activation):
+    from cellscape.constructions import linear_region_start
+    from cellscape.constructions.he2020 import _carry_piece
+
+    arch = cs.mlp(2, [4, 3], 1, activation=activation)
+    X = np.random.default_rng(0).normal(size=(30, 2)) * 3
+    start = linear_region_start(arch, cs.init_params(arch, batch=5, seed=1), X)
+    pattern = cs.activation_pattern(arch, start, X)
+    piece = _carry_piece(arch.activations[0])[0]
+    assert all(np.all(p == piece) for p in pattern.pieces) and np.all(pattern.min_margin() > 0)
+    original = cs.init_params(arch, batch=5, seed=1)
+    np.testing.assert_array_equal(start.weights[-1], original.weights[-1])  # output layer kept

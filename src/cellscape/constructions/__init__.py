@@ -4,6 +4,7 @@ from cellscape.constructions.he2020 import (
     LinearRegionMinimum as LinearRegionMinimum,
     SpuriousWitness as SpuriousWitness,
     linear_region_minimum as linear_region_minimum,
+    linear_region_start as linear_region_start,
     valley_path as valley_path,
 )
 from cellscape.constructions.laurent2018 import (
@@ -28,7 +29,7 @@ from cellscape.constructions.registry import (
 )
 
 __all__ = [
-    "LinearRegionMinimum", "SpuriousWitness", "linear_region_minimum", "valley_path",
+    "LinearRegionMinimum", "SpuriousWitness", "linear_region_minimum", "linear_region_start", "valley_path",
     "DeadPointMinimum", "cell_laplacian", "dead_point_minimum", "deep_linear_hinge",
     "MaxMinFormula", "max_min_representation", "compile_relu", "compile_with_activation", "GroupingMinimum",
     "grouping_minimum", "enumerate_groupings_1d",

@@ -57,7 +57,7 @@ from cellscape.networks import Architecture, Params, as_params, mlp
 from cellscape.patterns import activation_pattern
 
 __all__ = ["LinearRegionMinimum", "SpuriousWitness", "linear_region_minimum", "linear_region_point", "valley_path",
-           "CellMinimumSet", "cell_minimum_set", "KinkPairPoint", "kink_pair_point"]
+           "linear_region_start", "CellMinimumSet", "cell_minimum_set", "KinkPairPoint", "kink_pair_point"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -233,6 +233,54 @@ def _to_params(arch: Architecture, layers: list) -> Params:
 def _inside_piece(arch: Architecture, params: Params, X: np.ndarray, piece: int) -> bool:
     pattern = activation_pattern(arch, params, X)
     return all(np.all(p == piece) for p in pattern.pieces) and float(pattern.min_margin()[0]) > 0
+
+
+def linear_region_start(arch: Architecture, params: Any, X: Any, *, margin: float = 1.0) -> Params:
+    r"""Move a batch of starting points into the linear region: every hidden pre-activation of every sample inside
+    the piece of the linear-region construction (:func:`linear_region_point`), by moving the hidden biases.
+
+    Layer by layer, unit ``k`` of each network, with pre-activations :math:`z_{nk}` on the data: for an
+    unbounded upper piece :math:`[p, \infty)` its bias rises by :math:`p + \mathrm{margin} - \min_n z_{nk}` (so
+    :math:`\min_n z_{nk} = p + \mathrm{margin}`), for an unbounded lower piece it falls likewise; for a bounded
+    piece :math:`[p, q]` the unit's weights shrink until its spread fits within half the piece, and the bias
+    centres it. Output weights are kept. For ReLU this is the *high-bias* start: every unit active on every
+    sample, the network affine on the data.
+
+    Raises:
+        InvalidInputError: for parameters or inputs of the wrong shape.
+        CellscapeError: for an activation all of whose pieces are flat.
+
+    Examples:
+        >>> from cellscape import init_params
+        >>> arch = mlp(1, [3], 1)
+        >>> start = linear_region_start(arch, init_params(arch, batch=2), [[-1.0], [0.0], [2.0]])
+        >>> bool(np.all(activation_pattern(arch, start, [[-1.0], [0.0], [2.0]]).pieces[0] == 1))
+        True
+    """
+    func = "linear_region_start"
+    P = as_params(arch, params, func=func).numpy()
+    a = np.broadcast_to(to_numpy(X, name="X", func=func), (P.batch_size,) + np.shape(X))
+    weights, biases = [w.copy() for w in P.weights], [None if b is None else b.copy() for b in P.biases]
+    for layer in range(arch.n_layers - 1):
+        act = arch.activations[layer]
+        if biases[layer] is None:
+            raise invalid("arch", func, "biases in every hidden layer", f"layer {layer + 1} without a bias",
+                          raw=True)
+        j, centre, room = _carry_piece(act)
+        z = a @ np.swapaxes(weights[layer], 1, 2) + biases[layer][:, None, :]
+        lo, hi = z.min(axis=1), z.max(axis=1)
+        if j == len(act.breakpoints):
+            biases[layer] += float(act.breakpoints[-1]) + margin - lo
+        elif j == 0:
+            biases[layer] += float(act.breakpoints[0]) - margin - hi
+        else:
+            shrink = np.minimum(1.0, float(room) / np.maximum(hi - lo, 1e-300))
+            weights[layer] *= shrink[:, :, None]
+            z = a @ np.swapaxes(weights[layer], 1, 2) + biases[layer][:, None, :]
+            biases[layer] += float(centre) - (z.min(axis=1) + z.max(axis=1)) / 2
+        z = a @ np.swapaxes(weights[layer], 1, 2) + biases[layer][:, None, :]
+        a = np.asarray(act(z))
+    return Params(tuple(weights), tuple(biases))
 
 
 def linear_region_minimum(
