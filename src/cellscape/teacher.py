@@ -214,21 +214,20 @@ class _LargestUnitGradient:
         return 2.0 * jnp.pi * jnp.max(jnp.linalg.norm(grads, axis=-1), axis=-1)
 
 
-def _hessian_eigenvalues(V: np.ndarray):
-    n_rows_cache: dict[tuple[int, int], Callable] = {}
+def _flat_risk(flat: Any, V: Any, shape: tuple[int, int]) -> Any:
+    return population_risk(flat.reshape(shape), V)
 
-    def smallest(W: np.ndarray) -> np.ndarray:
-        shape = W.shape[1:]
-        if shape not in n_rows_cache:
-            hess = jax.hessian(lambda flat: population_risk(flat.reshape(shape), V))
-            n_rows_cache[shape] = jax.jit(jax.vmap(hess))
-        out = []
-        for lo in range(0, len(W), _HESSIAN_BATCH):
-            H = np.asarray(n_rows_cache[shape](jnp.asarray(W[lo:lo + _HESSIAN_BATCH].reshape(-1, W[0].size))))
-            out.append(np.linalg.eigvalsh(H)[:, 0])
-        return np.concatenate(out) if out else np.zeros(0)
 
-    return smallest
+_batched_hessians = jax.jit(jax.vmap(jax.hessian(_flat_risk), in_axes=(0, None, None)), static_argnums=2)
+
+
+def _smallest_hessian_eigenvalues(W: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """The smallest eigenvalue of the float64 Hessian of ``F`` at each student of ``W`` (``(R, n, d)``)."""
+    shape = W.shape[1:]
+    flat = W.reshape(len(W), -1)
+    out = [np.linalg.eigvalsh(np.asarray(_batched_hessians(jnp.asarray(flat[lo:lo + _HESSIAN_BATCH]), V, shape)))[:, 0]
+           for lo in range(0, len(W), _HESSIAN_BATCH)]
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def _smoothness_problem(W: np.ndarray) -> str:
@@ -315,7 +314,7 @@ def run_teacher(config: TeacherConfig, *, progress: Callable[[int, int], None] |
     smooth = np.asarray([r for r in examine if not problems[r]], dtype=np.int64)
     eig = np.full(config.runs, np.nan)
     if smooth.size:
-        eig[smooth] = _hessian_eigenvalues(V)(W[smooth])
+        eig[smooth] = _smallest_hessian_eigenvalues(W[smooth], V)
     pairs = [classify(risk=float(risk[r]), converged=bool(converged[r]), min_eigenvalue=float(eig[r]),
                       problem=problems.get(r, ""), spurious_risk=config.spurious_risk, eig_tol=config.eig_tol)
              for r in range(config.runs)]
@@ -408,7 +407,7 @@ def run_teacher_table(
         results.append(done[key])
         if path is not None:
             payload = {"cellscape_version": __version__, "command": "teacher",
-                       "sizes": results + [e for k, e in done.items() if e not in results]}
+                       "sizes": results + [e for e in done.values() if e not in results]}
             tmp = path.with_name(path.name + ".tmp")
             try:
                 tmp.write_text(json.dumps(payload, indent=1) + "\n")

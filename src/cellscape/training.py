@@ -431,7 +431,7 @@ def minimize(
     key = jax.random.PRNGKey(config.seed)
     host = jax.tree_util.tree_map(lambda a: np.array(a, dtype=np.float64), params)  # becomes the result
     out = {"steps": np.zeros(B, np.int64), "converged": np.zeros(B, bool), "diverged": np.zeros(B, bool),
-           "halvings": np.zeros(B, np.int64), "it": np.zeros(B, np.int64)}
+           "halvings": np.zeros(B, np.int64)}
     slots = B if config.batch_chunk is None else min(config.batch_chunk, B)
     state = _fresh_state(host, np.arange(slots), slots, dtype)
     queue = slots  # the next network to start
