@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[test,torch,datasets,sweep]"
+	$(PY) -m pip install --quiet -e ".[test,torch,datasets,sweep,bench]"
 	touch $(STAMP)
 
 install: $(STAMP)

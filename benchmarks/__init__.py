@@ -16,9 +16,12 @@ BENCHMARKS = {
     "atlas": "benchmarks.bench_atlas",
     "unit_patterns": "benchmarks.bench_unit_patterns",
     "sweep": "benchmarks.bench_sweep",
+    "slice": "benchmarks.bench_slice",
+    "slice_small": "benchmarks.bench_slice:make_small_case",
 }
 
 
 def load(name: str):
-    """The ``make_case`` function of the benchmark ``name``."""
-    return importlib.import_module(BENCHMARKS[name]).make_case
+    """The ``make_case`` function of the benchmark ``name`` (``module:function`` names another function)."""
+    module, _, function = BENCHMARKS[name].partition(":")
+    return getattr(importlib.import_module(module), function or "make_case")

@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cellscape.atlas.escape import EscapeOutcome, run_escape
 from cellscape.cli import main
 from cellscape.exceptions import InvalidInputError, MissingExtraError
 from cellscape.statistics import wilson_interval
 from cellscape.survey import EndpointCategory, SurveyConfig, run_survey
 from cellscape.sweep import (
+    TaskKind,
     _exclusive,
     export_results,
     load_sweep,
@@ -124,6 +126,9 @@ def test_data_files_relative_to_the_sweep_and_keyed_by_content(tmp_path):
     ({"grid": {"seeds": {"count": -1}}}, ["grid.seeds.count"]),
     ({"grid": {"data": "missing.csv"}}, ["grid.data", "missing.csv"]),
     ({"grid": [{"runs": 2}, {"bogus": 1}]}, ["grid[1]", "bogus"]),
+    ({"sweep": {"kind": "train"}, "grid": {"runs": 2}}, ["`sweep.kind`", "'survey'", "'escape'"]),
+    ({"sweep": {"kind": "escape"}, "grid": {"hidden": [2]}}, ["grid", "'hidden'", "width", "outputs"]),
+    ({"sweep": {"kind": "escape"}, "grid": {"width": [2, 0]}}, ["`width`", "grid point"]),
 ])
 def test_bad_sweeps_give_one_line_naming_the_key(spec, needles, tmp_path):
     with pytest.raises(InvalidInputError) as info:
@@ -409,6 +414,53 @@ def test_dask_scheduler_gives_the_local_results(tmp_path, capsys, dask_cluster):
     assert payload["session"]["executor"] == "dask" and payload["results"]["n_done"] == 2
     assert db_rows(db, "SELECT executor, address FROM sessions") == [("dask", dask_cluster)]
     check_matches_run_survey(db, load_sweep(config))
+
+
+# ------------------------------------------------------------------------------------------- escape sweeps
+ESCAPE = {"sweep": {"name": "escape", "kind": "escape"},
+          "grid": {"width": [2, 3], "runs": 6, "steps": 300, "n_samples": 16, "seeds": [0, 1]}}
+
+
+def test_escape_sweep_matches_run_escape_and_summarises_its_outcomes(tmp_path, capsys):
+    sweep = parse_sweep(ESCAPE)
+    assert sweep.kind is TaskKind.ESCAPE and len(sweep.tasks) == 4 and sweep.axes == ("width", "seeds")
+    assert task_key(sweep.tasks[0].config) != task_key(SurveyConfig(runs=6, steps=300, n_samples=16))
+    db = tmp_path / "escape.sqlite"
+    assert run_sweep(sweep, db, workers=0).n_done == 4
+    for task in sweep.tasks:  # every stored run is the direct run's record, bit for bit
+        direct = run_escape(task.config).records()
+        rows = db_rows(db, "SELECT run, risk, grad_norm, category, steps, converged, diverged, radius, status, "
+                       "on_boundary, n_ties, minimum, record FROM runs WHERE task = ? ORDER BY run", (task.key,))
+        assert [json.loads(r[-1]) for r in rows] == json.loads(json.dumps(direct))
+        assert [r[:7] for r in rows] == [(d["index"], d["risk"], d["grad_norm"], d["category"], d["steps"],
+                                          int(d["converged"]), int(d["diverged"])) for d in direct]
+        assert all(r[7:12] == (None, None, 0, 0, None) for r in rows)
+    assert db_rows(db, "SELECT COUNT(*) FROM minima") == [(0,)]
+
+    report = summarize(db)
+    assert report.kind == "escape" and [p.params for p in report.points] == [{"width": 2}, {"width": 3}]
+    counts = dict(db_rows(db, "SELECT category, COUNT(*) FROM runs JOIN tasks ON tasks.key = runs.task "
+                          "WHERE tasks.config LIKE '%\"width\": 2%' GROUP BY category"))
+    point = report.points[0]
+    assert list(point.categories) == [o.value for o in EscapeOutcome] and point.on_boundary is None
+    assert {k: r.count for k, r in point.categories.items() if r.count} == counts
+    assert sum(r.count for r in point.categories.values()) == point.n_runs == 12
+    json.dumps(report.to_dict())
+
+    runs = results_table(db, table="runs")
+    assert len(runs.rows) == 24
+    assert {"stayed", "start_genuine", "final_cell_risk", "steps", "steps_taken"} <= set(runs.columns)
+    assert all(set(row) == set(runs.columns) for row in runs.rows)
+    tasks = results_table(db, table="tasks")
+    assert "n_not_genuine_left" in tasks.columns and "n_on_boundary" not in tasks.columns
+    assert sum(row["n_runs"] for row in tasks.rows) == 24
+    summary = results_table(db, table="summary")
+    assert summary.rows[0]["genuine_stayed_count"] == point.categories["genuine_stayed"].count
+    assert export_results(db, tmp_path / "escape.csv", table="summary") == 2
+
+    code, out, err = run_cli(["results", str(db)], capsys)
+    assert code == 0, out + err
+    assert "Cell escape: % of runs" in out and "gen. stayed" in out and "lowest final risk" in out
 
 
 # ------------------------------------------------------------------------------------------------- commands

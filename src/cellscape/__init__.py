@@ -36,6 +36,7 @@ from cellscape.exceptions import (
     InvalidInputError as InvalidInputError,
     MissingExtraError as MissingExtraError,
 )
+from cellscape.input_regions import LinearRegions as LinearRegions, linear_regions as linear_regions
 from cellscape.lines import line_restriction as line_restriction
 from cellscape.losses import Loss as Loss, parse_loss as parse_loss, risk as risk, risk_exact as risk_exact
 from cellscape.networks import (
@@ -61,6 +62,14 @@ from cellscape.patterns import (
     activation_pattern_exact as activation_pattern_exact,
     certified_radius as certified_radius,
 )
+from cellscape.slices import (
+    Slice1D as Slice1D,
+    Slice2D as Slice2D,
+    random_direction as random_direction,
+    slice_1d as slice_1d,
+    slice_2d as slice_2d,
+)
+from cellscape.spectrum import HessianSpectrum as HessianSpectrum, hessian_spectrum as hessian_spectrum
 from cellscape.survey import SurveyConfig as SurveyConfig, run_survey as run_survey
 from cellscape.torch_bridge import (  # torch itself is imported only when these are called
     from_state_dict as from_state_dict,
@@ -85,8 +94,9 @@ __all__ = [
     # cells
     "Cell", "Pattern", "activation_pattern", "activation_pattern_exact", "certified_radius", "CellRisk",
     "restrict_to_cell",
-    # lines
-    "line_restriction",
+    # lines, slices, input regions and spectra
+    "line_restriction", "Slice1D", "Slice2D", "random_direction", "slice_1d", "slice_2d", "LinearRegions",
+    "linear_regions", "HessianSpectrum", "hessian_spectrum",
     # certificates
     "Certificate", "CertificateStatus", "certify",
     # training and the survey

@@ -218,14 +218,17 @@ _jit_batched_risk = jax.jit(batched_risk, static_argnums=(0, 1))
 # ---------------------------------------------------------------------------------------------- the analysis
 @dataclasses.dataclass(frozen=True)
 class _Options:
-    tie_tol: float
-    grad_tol: float
-    eig_tol: float
-    kkt_tol: float
-    lp_tol: float
-    max_ties: int
-    hessian_limit: int
-    boundary_method: str
+    """The options of :func:`certify` (which always passes every one); the defaults, the same as certify's, serve
+    other modules that need a :class:`_Point` (:mod:`cellscape.spectrum`)."""
+
+    tie_tol: float = 1e-9
+    grad_tol: float = 1e-8
+    eig_tol: float = 1e-8
+    kkt_tol: float = 1e-8
+    lp_tol: float = 1e-9
+    max_ties: int = 16
+    hessian_limit: int = 4000
+    boundary_method: str = "auto"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -754,6 +757,32 @@ def _tie_rows(point: _Point, pieces: tuple[np.ndarray, ...]) -> np.ndarray:
     return np.array(rows)
 
 
+def _adjacent_choice(point: _Point, choice: tuple[int, ...]) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The activation and loss pieces of the sign choice ``choice`` (one 0/1 per tie of ``point.ties``: 0 puts
+    the tied value in the piece left of (below) its breakpoint or kink, 1 in the piece right of (above) it)."""
+    pieces = [p.copy() for p in point.pieces]
+    loss_pieces = point.loss_pieces.copy()
+    for t, side in zip(point.act_ties, choice[:len(point.act_ties)]):
+        pieces[t.layer - 1][t.sample, t.unit] = t.breakpoint + side
+    for t, side in zip(point.loss_ties, choice[len(point.act_ties):]):
+        loss_pieces[t.sample, t.column] = t.pos if side else t.neg
+    return tuple(pieces), loss_pieces
+
+
+def _signed_tie_rows(point: _Point, pieces: tuple[np.ndarray, ...], choice: tuple[int, ...]) -> np.ndarray:
+    """The tie gradients under one sign choice, each oriented into its side: ``rows @ d > 0`` for every row
+    exactly when the direction ``d`` enters the choice's piece (to first order)."""
+    signs = np.where(np.array(choice) == 1, 1.0, -1.0)
+    return signs[:, None] * _tie_rows(point, pieces)
+
+
+def _has_interior(point: _Point, choice: tuple[int, ...]) -> bool:
+    """Whether the sign choice's piece has a cell with an interior next to the point (a largest-slack LP)."""
+    pieces, _ = _adjacent_choice(point, choice)
+    interior, _ = _largest_slack(_signed_tie_rows(point, pieces, choice), None)
+    return interior > point.opts.lp_tol
+
+
 def _boundary(point: _Point) -> Certificate:
     arch, opts = point.arch, point.opts
     M = len(point.ties)
@@ -794,15 +823,8 @@ def _boundary(point: _Point) -> Certificate:
     gradients, kkt_residuals, adjacent_pieces = [], [], []
     adjacent = 0
     for choice in itertools.product((0, 1), repeat=M):
-        pieces = [p.copy() for p in point.pieces]
-        loss_pieces = point.loss_pieces.copy()
-        signs = np.where(np.array(choice) == 1, 1.0, -1.0)
-        for t, side in zip(point.act_ties, choice[:len(point.act_ties)]):
-            pieces[t.layer - 1][t.sample, t.unit] = t.breakpoint + side
-        for t, side in zip(point.loss_ties, choice[len(point.act_ties):]):
-            loss_pieces[t.sample, t.column] = t.pos if side else t.neg
-        pieces = tuple(pieces)
-        rows = signs[:, None] * _tie_rows(point, pieces)
+        pieces, loss_pieces = _adjacent_choice(point, choice)
+        rows = _signed_tie_rows(point, pieces, choice)
         interior, d_interior = _largest_slack(rows, None)
         if interior <= opts.lp_tol:
             continue  # this sign choice has no cell next to the point

@@ -5,6 +5,7 @@ Bad input exits with status 2 and a one-line ``error:`` message, never a traceba
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -480,20 +481,32 @@ def _print_sweep_report(report: Any) -> None:
         state += f", {report.n_failed} failed, {report.n_pending} pending"
     console.print(f"[bold]sweep[/bold] {escape(report.name)}: {state} ({report.n_sessions} session(s), cellscape "
                   f"{', '.join(report.cellscape_versions) or '-'})")
+    survey = report.kind == "survey"
     for i, p in enumerate(report.points, 1):
-        lowest = "-" if p.lowest_minimum is None else _fmt(p.lowest_minimum)
-        per_task = "-" if p.n_done == 0 else f"{p.minima_per_task:.3g}"
+        if survey:
+            lowest = "-" if p.lowest_minimum is None else _fmt(p.lowest_minimum)
+            per_task = "-" if p.n_done == 0 else f"{p.minima_per_task:.3g}"
+            found = f"{per_task} distinct minima per task, lowest minimum {lowest}"
+        else:
+            found = f"lowest final risk {'-' if p.best_risk is None else _fmt(p.best_risk)}"
         console.print(f"  P{i} {escape(_point_label(p.params) or p.point)}: {p.n_done}/{p.n_tasks} tasks, "
-                      f"{p.n_runs} runs, {per_task} distinct minima per task, lowest minimum {lowest}")
-    table = Table(title=f"Endpoints: % of runs [{report.confidence:.0%} Wilson interval]", box=box.SIMPLE_HEAD,
-                  caption="decided within each task (grid point and seed); boundary: minima at a "
-                  "non-differentiable point")
+                      f"{p.n_runs} runs, {found}")
+    if survey:
+        title, columns = "Endpoints", ("global", "spurious", "saddle", "not conv.", "inconcl.", "boundary")
+        caption = ("decided within each task (grid point and seed); boundary: minima at a non-differentiable "
+                   "point")
+    else:
+        title, columns = "Cell escape", ("gen. stayed", "gen. left", "not stayed", "not left", "undecided")
+        caption = ("gen.: the starting cell has a genuine minimum (not: it has none); stayed: the descent never "
+                   "left it")
+    table = Table(title=f"{title}: % of runs [{report.confidence:.0%} Wilson interval]", box=box.SIMPLE_HEAD,
+                  caption=caption)
     table.add_column("point")
-    for col in ("global", "spurious", "saddle", "not conv.", "inconcl.", "boundary"):
+    for col in columns:
         table.add_column(col, justify="right")
     for i, p in enumerate(report.points, 1):
-        table.add_row(f"P{i}", *(_rate_text(p.categories[key]) for key in _CATEGORY_LABELS),
-                      _rate_text(p.on_boundary))
+        shares = [*p.categories.values(), *([p.on_boundary] if survey else [])]
+        table.add_row(f"P{i}", *(_rate_text(share) for share in shares))
     console.print(table)
     for key, error in report.failures[:5]:
         console.print(f"[yellow]failed[/yellow] task {key}: {escape(error)}")
@@ -503,8 +516,9 @@ def _print_sweep_report(report: Any) -> None:
 
 @app.command()
 def sweep(
-    config: Annotated[Path, typer.Argument(help="The sweep's TOML file: a table sweep (name, description) and a "
-                                           "table grid (SurveyConfig fields, a list being an axis; seeds).")],
+    config: Annotated[Path, typer.Argument(help="The sweep's TOML file: a table sweep (name, description, "
+                                           "kind: survey or escape) and a table grid (SurveyConfig or EscapeConfig "
+                                           "fields, a list being an axis; seeds).")],
     db: Annotated[Path | None, typer.Option(help="The results database (default: CONFIG with .sqlite).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Run on the Dask scheduler at this address "
                                                   "(tcp://host:port) instead of local processes.")] = None,
@@ -514,7 +528,8 @@ def sweep(
                                          "points) to an existing database.")] = False,
     json_path: JsonOption = None,
 ) -> None:
-    """Run a grid of surveys, resumably: finished tasks are kept in SQLite and never run twice."""
+    """Run a grid of surveys (or cell-escape experiments), resumably: finished tasks are kept in SQLite and never
+    run twice."""
     from cellscape import __version__
     from cellscape.sweep import load_sweep, run_sweep, summarize
 
@@ -575,6 +590,154 @@ def results(
             n = export_results(db, out, fmt=fmt, table=table, confidence=confidence)
             err_console.print(f"wrote {n} rows ({table}) to {out}")
     _write_json(json_path, report.to_dict())
+
+
+@app.command()
+def regions(
+    params: Annotated[Path | None, typer.Option(help="Parameters: .npz (W1, b1, ...) or a torch .pt state dict; "
+                                                "without it, a random network.")] = None,
+    activation: Annotated[str | None, typer.Option(help="Hidden activation of the random network (relu by "
+                                                   "default), or of the file when it does not say.")] = None,
+    d_in: Annotated[int, typer.Option(help="Input width of the random network: 1 or 2.")] = 2,
+    hidden: Annotated[str, typer.Option(help="Hidden widths of the random network, comma-separated.")] = "8,8",
+    d_out: Annotated[int, typer.Option(help="Output width of the random network.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the random network.")] = 0,
+    index: Annotated[int, typer.Option(help="Which network of a batch in the file.")] = 0,
+    domain: Annotated[str | None, typer.Option(help="x0,x1 (1-D input) or x0,x1,y0,y1 (2-D), e.g. -2,2,-1,1 or "
+                                               "-1/3,1; default: a box around the first layer's arrangement.")
+                      ] = None,
+    out: Annotated[Path | None, typer.Option(help="Draw the regions to this .png or .svg file.")] = None,
+    color: Annotated[str, typer.Option(help="Fill of the drawing: region (a colour each) or output (its value).")
+                     ] = "region",
+    json_path: JsonOption = None,
+) -> None:
+    """Enumerate the linear regions of a network with 1-D or 2-D input, exactly, and draw them."""
+    from cellscape import __version__
+    from cellscape.input_regions import linear_regions
+    from cellscape.networks import init_params, mlp
+    from cellscape.params_io import load_params
+    from cellscape.plots._axes import figure_path
+    from cellscape.plots.regions import plot_regions
+
+    target = None if out is None else figure_path(out, name="--out", func="cellscape regions")
+    if params is None:
+        arch = mlp(d_in, _parse_widths(hidden), d_out, activation=activation or "relu")
+        theta = init_params(arch, seed=seed)
+    else:
+        arch, theta = load_params(params, activation=activation)
+    box = None if domain is None else [v.strip() for v in domain.split(",")]
+    bar = _progress()  # started by the first layer's report, after the inputs are checked: errors stay one line
+    tasks: list[Any] = []
+
+    def report(done: int, total: int) -> None:
+        if not tasks:
+            bar.start()
+            tasks.append(bar.add_task("cutting by layer", total=total))
+        bar.update(tasks[0], completed=done, total=total)
+
+    try:
+        result = linear_regions(arch, theta, domain=box, index=index, progress=report)
+    finally:
+        bar.stop()
+    sides = " x ".join(f"[{_fmt(float(lo))}, {_fmt(float(hi))}]" for lo, hi in result.domain)
+    console.print(f"[bold]network[/bold] {arch.describe()}" + ("" if params is None else f" from {params}"))
+    console.print(f"[bold]domain[/bold] {sides}")
+    console.print(f"{result.n_regions} linear regions, {result.n_affine_maps} distinct affine maps"
+                  + (f" (after each hidden layer: {', '.join(map(str, result.layer_counts))})"
+                     if result.layer_counts else ""))
+    if target is not None:
+        plot_regions(result, color=color).save(target)
+        err_console.print(f"wrote {target}")
+    config = {"params": None if params is None else str(params), "activation": activation, "d_in": d_in,
+              "hidden": hidden, "d_out": d_out, "seed": seed, "index": index, "domain": domain}
+    _write_json(json_path, {"cellscape_version": __version__, "command": "regions", "config": config,
+                            **result.to_dict()})
+
+
+def _parse_numbers(text: str, *, name: str, func: str) -> list[float]:
+    """Comma-separated floats, or a one-line error naming the option."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InvalidInputError(f"`{name}` of `{func}` must be comma-separated numbers. Got {text!r} instead."
+                                ) from None
+
+
+@app.command("slice")
+def slice_(
+    params: Annotated[list[Path], typer.Argument(help="Parameter files (.npz W1, b1, ... or a torch .pt state "
+                                                 "dict): one (random directions), two (the segment between them), "
+                                                 "three (their plane, or with --dim 1 the path) or more (a path).")],
+    data: Annotated[str, typer.Option(help="Dataset: a .npz/.csv file or builtin:NAME.")] = "builtin:nonaffine",
+    dim: Annotated[int | None, typer.Option(help="1 (a line or path) or 2 (a plane); default 2 for one or three "
+                                            "points, else 1.")] = None,
+    loss: Annotated[str, typer.Option(help="The loss.")] = "squared",
+    activation: Annotated[str | None, typer.Option(help="Hidden activation when the files do not say.")] = None,
+    resolution: Annotated[int, typer.Option(help="Grid points per axis (per path segment in 1-D).")] = 201,
+    span: Annotated[str | None, typer.Option(help="Plane window a0,a1,b0,b1 (default -1,1,-1,1, or around the "
+                                             "three points); a line's t range t0,t1 (default -1,1).")] = None,
+    exact: Annotated[bool, typer.Option("--exact/--float", help="1-D: also the exact kinks and pieces.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the random directions and of a built-in dataset.")] = 0,
+    out: Annotated[Path, typer.Option(help="The figure: a .png or .svg file.")] = Path("slice.png"),
+    json_path: JsonOption = None,
+) -> None:
+    """Slice the landscape through saved networks: the risk with its exact cells, drawn to PNG or SVG."""
+    from cellscape import __version__
+    from cellscape.data import load_data
+    from cellscape.networks import unflatten_params
+    from cellscape.params_io import load_params
+    from cellscape.plots._axes import figure_path
+    from cellscape.plots.slices import plot_slice_1d, plot_slice_2d
+    from cellscape.slices import random_direction, slice_1d, slice_2d
+
+    target = figure_path(out, name="--out", func="cellscape slice")
+    if dim is None:
+        dim = 2 if len(params) in (1, 3) else 1
+    if dim not in (1, 2) or (dim == 2 and len(params) not in (1, 3)):
+        raise InvalidInputError(f"`--dim` of `cellscape slice` must be 1, or 2 with one or three parameter files. "
+                                f"Got {dim} with {len(params)} file(s) instead.")
+    loaded = [load_params(p, activation=activation) for p in params]
+    arch = loaded[0][0]
+    if any(a != arch for a, _ in loaded[1:]):
+        raise InvalidInputError("`params` of `cellscape slice` must be networks of one architecture. Got "
+                                f"{', '.join(a.describe() for a, _ in loaded)} instead.")
+    points = [theta[0] for _, theta in loaded]
+    dataset = load_data(data, seed=seed)
+    window = None if span is None else _parse_numbers(span, name="--span", func="cellscape slice")
+    names = [p.stem for p in params]
+    if dim == 2:
+        plane = slice_2d(arch, points[0], dataset.X, dataset.y, points=points[1:] or None, span=window,
+                         resolution=resolution, loss=loss, seed=seed)
+        plot_slice_2d(plane).save(target)
+        console.print(f"plane ({plane.basis}) through {', '.join(names)}: {plane.n_cells} cells on the "
+                      f"{len(plane.beta)} x {len(plane.alpha)} grid, risk {_fmt(float(plane.risk.min()))} to "
+                      f"{_fmt(float(plane.risk.max()))}")
+        summary = {"basis": plane.basis, "n_cells": plane.n_cells, "alpha": plane.alpha.tolist(),
+                   "beta": plane.beta.tolist(), "risk": plane.risk.tolist(), "cells": plane.cells.tolist(),
+                   "marks": [dataclasses.asdict(m) for m in plane.marks]}
+    else:
+        if len(points) == 1:
+            t_range = (-1.0, 1.0) if window is None else tuple(window)
+            line = slice_1d(arch, points[0], dataset.X, dataset.y,
+                            direction=unflatten_params(arch, random_direction(arch, points[0], seed=seed)[None]),
+                            t_range=t_range,
+                            loss=loss, resolution=resolution, exact=exact)
+            labels = None
+        else:
+            line = slice_1d(arch, points, dataset.X, dataset.y, loss=loss, resolution=resolution, exact=exact)
+            labels = names
+        plot_slice_1d(line, labels=labels).save(target)
+        kinks = "not computed (--float)" if line.kinks is None else f"{len(line.kinks)} exact kinks"
+        console.print(f"line through {', '.join(names)}: {kinks}, {line.n_cells} cells on the grid, risk "
+                      f"{_fmt(float(line.risk.min()))} to {_fmt(float(line.risk.max()))}")
+        summary = {"t": line.t.tolist(), "risk": line.risk.tolist(), "cells": line.cells.tolist(),
+                   "breaks": list(line.breaks),
+                   "kinks": None if line.kinks is None else [str(k.t) for k in line.kinks]}
+    err_console.print(f"wrote {target}")
+    config = {"params": [str(p) for p in params], "data": data, "dim": dim, "loss": loss, "resolution": resolution,
+              "span": span, "exact": exact, "seed": seed}
+    _write_json(json_path, {"cellscape_version": __version__, "command": "slice", "config": config,
+                            "dataset": dataset.to_dict(), **summary})
 
 
 def main(argv: Sequence[str] | None = None) -> None:

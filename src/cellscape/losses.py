@@ -170,36 +170,38 @@ class Loss:
         return jnp.maximum(jnp.max(slack, axis=-1), 0.0)  # Crammer-Singer
 
     def pieces(self, yhat: Any, y: Any) -> np.ndarray:
-        """The loss piece of each sample, an int array of shape ``(..., n, m)`` (``m = 0`` for smooth losses).
+        """The loss piece of each sample, an int array of shape ``(..., n, m)`` (``m = 0`` for smooth losses);
+        numpy for numpy input, JAX (traceable, for jit and vmap) for JAX input.
 
         Encodings: absolute ``1`` where ``yhat_k >= y_k`` else ``0``; Huber ``0`` (``r < -delta``), ``1``
         (``|r| <= delta``), ``2`` (``r > delta``); hinge ``1`` when ``1 - y yhat > 0``; Weston-Watkins per class
         ``1`` when ``1 + yhat_j - yhat_y > 0`` (``0`` for ``j = y``); Crammer-Singer ``j* + 1`` when the hinge
         is active with ``j*`` the largest other class (ties to the smallest index), else ``0``.
         """
-        yhat = np.asarray(yhat, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
+        xp = jnp if isinstance(yhat, jax.Array) else np  # JAX arrays (traced too) stay in JAX
+        yhat = xp.asarray(yhat, dtype=xp.float64)
+        y = xp.asarray(y, dtype=xp.float64)
         name = self.name
         if not self.is_piecewise:
-            return np.zeros(yhat.shape[:-1] + (0,), dtype=np.int64)
+            return xp.zeros(yhat.shape[:-1] + (0,), dtype=xp.int64)
         if name is LossName.ABSOLUTE:
-            return (yhat >= y).astype(np.int64)
+            return (yhat >= y).astype(xp.int64)
         if name is LossName.HUBER:
             r = yhat - y
             d = float(self.delta)
-            return np.where(r < -d, 0, np.where(r > d, 2, 1)).astype(np.int64)
+            return xp.where(r < -d, 0, xp.where(r > d, 2, 1)).astype(xp.int64)
         if name is LossName.HINGE:
-            return (1.0 - y[:, :1] * yhat > 0).astype(np.int64)
-        labels = y[:, 0].astype(np.int64)
+            return (1.0 - y[:, :1] * yhat > 0).astype(xp.int64)
+        labels = y[:, 0].astype(xp.int64)
         n_classes = yhat.shape[-1]
-        onehot = np.eye(n_classes, dtype=bool)[labels]
-        f_y = np.take_along_axis(yhat, np.broadcast_to(labels[:, None], yhat.shape[:-1] + (1,)), axis=-1)
-        slack = np.where(onehot, -np.inf, 1.0 + yhat - f_y)
+        onehot = xp.eye(n_classes, dtype=bool)[labels]
+        f_y = xp.take_along_axis(yhat, xp.broadcast_to(labels[:, None], yhat.shape[:-1] + (1,)), axis=-1)
+        slack = xp.where(onehot, -xp.inf, 1.0 + yhat - f_y)
         if name is LossName.WESTON_WATKINS:
-            return (slack > 0).astype(np.int64)
-        j_star = np.argmax(slack, axis=-1)
-        active = np.max(slack, axis=-1) > 0
-        return np.where(active, j_star + 1, 0)[..., None].astype(np.int64)
+            return (slack > 0).astype(xp.int64)
+        j_star = xp.argmax(slack, axis=-1)
+        active = xp.max(slack, axis=-1) > 0
+        return xp.where(active, j_star + 1, 0)[..., None].astype(xp.int64)
 
     def kink_margins(self, yhat: Any, y: Any) -> np.ndarray:
         r"""For each sample a radius :math:`\rho_i` such that every output change :math:`\|\Delta \hat y_i\|_2

@@ -19,9 +19,15 @@ Several ``[[grid]]`` tables give the union of their grids (for designs that are 
     steps = 5000
     seeds = {start = 0, count = 4}
 
+``[sweep] kind`` says what every task runs (:class:`TaskKind`): ``survey`` (the default, as above) or
+``escape``, whose ``[grid]`` keys are then the fields of :class:`~cellscape.atlas.escape.EscapeConfig` (the
+cell-escape experiment of the atlas: data, width, activation, outputs, runs, steps, lr, ...).
+
 The unit of work and of resumption is a *task*: one grid point with one seed, that is one
 :class:`~cellscape.survey.SurveyConfig`, run by :func:`~cellscape.survey.run_survey` (``runs`` networks trained as
-one batch, every endpoint certified, the certified minima grouped into distinct minima). Each task has a stable
+one batch, every endpoint certified, the certified minima grouped into distinct minima), or one
+:class:`~cellscape.atlas.escape.EscapeConfig`, run by :func:`~cellscape.atlas.escape.run_escape` (``runs``
+descents, each run's category its :class:`~cellscape.atlas.escape.EscapeOutcome`). Each task has a stable
 key, a digest of its whole configuration (:func:`task_key`), so a restarted sweep recognises finished tasks even if
 the grid was reordered. :func:`run_sweep` runs the unfinished tasks on a local process pool or a Dask cluster and
 commits each task's results in one transaction as it completes (:mod:`cellscape.sweep_store`): a sweep killed at
@@ -69,6 +75,7 @@ from typing import Any
 
 from cellscape import sweep_store as store
 from cellscape._validation import check_enum, check_float, check_int, invalid
+from cellscape.atlas.escape import EscapeConfig, EscapeOutcome
 from cellscape.exceptions import CellscapeError, MissingExtraError
 from cellscape.statistics import Rate, rate
 from cellscape.survey import EndpointCategory, SurveyConfig
@@ -80,7 +87,7 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = [
     # configuration
-    "SweepTask", "SweepConfig", "load_sweep", "parse_sweep", "task_key",
+    "TaskKind", "SweepTask", "SweepConfig", "load_sweep", "parse_sweep", "task_key",
     # running
     "SweepSummary", "run_sweep", "run_task",
     # results
@@ -90,6 +97,42 @@ __all__ = [
 
 SEED_AXIS = "seeds"
 """The key of the seed axis in ``[grid]`` (``SurveyConfig.seed`` itself is not a grid key)."""
+
+KIND_KEY = "kind"
+"""The key naming a task's :class:`TaskKind` in its stored configuration (absent for surveys)."""
+
+
+class TaskKind(str, enum.Enum):
+    """What every task of a sweep runs (``[sweep] kind``).
+
+    ``survey``: :func:`~cellscape.survey.run_survey` of a :class:`~cellscape.survey.SurveyConfig`; each run's
+    category is its :class:`~cellscape.survey.EndpointCategory` and the certified minima are kept.
+    ``escape``: :func:`~cellscape.atlas.escape.run_escape` of an :class:`~cellscape.atlas.escape.EscapeConfig`;
+    each run's category is its :class:`~cellscape.atlas.escape.EscapeOutcome` (genuine or not starting cell,
+    stayed in it or left), and there are no minima.
+
+    Examples:
+        >>> TaskKind.ESCAPE.config_class.__name__, [c.value for c in TaskKind.ESCAPE.categories][:2]
+        ('EscapeConfig', ['genuine_stayed', 'genuine_left'])
+    """
+
+    SURVEY = "survey"
+    ESCAPE = "escape"
+
+    @property
+    def config_class(self) -> type[SurveyConfig] | type[EscapeConfig]:
+        return SurveyConfig if self is TaskKind.SURVEY else EscapeConfig
+
+    @property
+    def categories(self) -> type[EndpointCategory] | type[EscapeOutcome]:
+        return EndpointCategory if self is TaskKind.SURVEY else EscapeOutcome
+
+    @classmethod
+    def of(cls, config: SurveyConfig | EscapeConfig | Mapping[str, Any]) -> TaskKind:
+        """The kind of a configuration, or of a stored configuration dict (``kind`` key, default survey)."""
+        if isinstance(config, Mapping):
+            return cls(config.get(KIND_KEY, cls.SURVEY.value))
+        return cls.ESCAPE if isinstance(config, EscapeConfig) else cls.SURVEY
 
 
 # ------------------------------------------------------------------------------------------------ configuration
@@ -108,24 +151,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _config_dict(config: SurveyConfig) -> dict[str, Any]:
-    """Every init field of ``config`` as plain JSON values, in field order."""
-    return {f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(SurveyConfig) if f.init}
+def _config_dict(config: SurveyConfig | EscapeConfig) -> dict[str, Any]:
+    """Every init field of ``config`` as plain JSON values, in field order; an escape configuration first names
+    its kind (a survey's does not, so survey keys stay as they were before there were kinds)."""
+    kind = TaskKind.of(config)
+    head = {} if kind is TaskKind.SURVEY else {KIND_KEY: kind.value}
+    return {**head, **{f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config) if f.init}}
 
 
 def _digest(material: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
-def task_key(config: SurveyConfig, *, data_sha256: str | None = None, seed: bool = True) -> str:
+def task_key(config: SurveyConfig | EscapeConfig, *, data_sha256: str | None = None, seed: bool = True) -> str:
     """The stable key of a task: the first 16 hex digits of the SHA-256 of its canonical configuration.
 
-    The canonical configuration is every field of :class:`~cellscape.survey.SurveyConfig` (defaults included) as
-    JSON with sorted keys; a data file enters by its content (``data_sha256``), not by its path, so moving the
-    study does not change its keys. With ``seed=False`` the key names the grid point (all seeds alike).
+    The canonical configuration is every field of the :class:`~cellscape.survey.SurveyConfig` (or
+    :class:`~cellscape.atlas.escape.EscapeConfig`, with its kind) with defaults included, as JSON with sorted
+    keys; a data file enters by its content (``data_sha256``), not by its path, so moving the study does not change
+    its keys. With ``seed=False`` the key names the grid point (all seeds alike).
 
     Args:
-        config: the task's survey configuration.
+        config: the task's configuration.
         data_sha256: the SHA-256 of the data file, when ``config.data`` is a file.
         seed: include the seed (the task's key) or not (its grid point's key).
 
@@ -141,6 +188,8 @@ def task_key(config: SurveyConfig, *, data_sha256: str | None = None, seed: bool
         False
         >>> task_key(SurveyConfig(seed=1), seed=False) == task_key(SurveyConfig(seed=2), seed=False)
         True
+        >>> task_key(SurveyConfig(runs=32)) == task_key(EscapeConfig(runs=32))
+        False
     """
     material = _config_dict(config)
     if data_sha256 is not None:
@@ -156,14 +205,14 @@ class SweepTask:
 
     Attributes:
         key: the task's stable key (:func:`task_key`). point: the key of its grid point (the key without the
-            seed). seed: its seed. config: the survey it runs.
+            seed). seed: its seed. config: what it runs (a survey, or a cell-escape experiment).
         data_sha256: the SHA-256 of the data file (``None`` for built-in data).
     """
 
     key: str
     point: str
     seed: int
-    config: SurveyConfig
+    config: SurveyConfig | EscapeConfig
     data_sha256: str | None = None
 
     def config_dict(self) -> dict[str, Any]:
@@ -178,6 +227,7 @@ class SweepConfig:
     Attributes:
         name, description: from ``[sweep]``.
         tasks: the tasks, each once.
+        kind: what every task runs (``[sweep] kind``).
         axes: the grid keys given as axes (more than one value), ``seeds`` included when there are several.
         source: the TOML text (or the JSON of the mapping given to :func:`parse_sweep`), stored with the results.
         path: the TOML file, when loaded from one.
@@ -189,10 +239,11 @@ class SweepConfig:
     axes: tuple[str, ...] = ()
     source: str = ""
     path: str | None = None
+    kind: TaskKind = TaskKind.SURVEY
 
 
 def _is_tuple_field(field: dataclasses.Field) -> bool:
-    """Whether a SurveyConfig field holds a tuple (then a list is one value and a list of lists an axis)."""
+    """Whether a configuration field holds a tuple (then a list is one value and a list of lists an axis)."""
     return isinstance(field.default, tuple) or "tuple[" in str(field.type).lower()
 
 
@@ -261,16 +312,17 @@ def _resolve_data(spec: Any, base_dir: Path | None, func: str, cache: dict[str, 
     return cache[spec]
 
 
-def _grid_tasks(grid: Any, index: int | None, base_dir: Path | None, func: str,
+def _grid_tasks(grid: Any, index: int | None, kind: TaskKind, base_dir: Path | None, func: str,
                 cache: dict[str, tuple[str, str]]) -> tuple[list[SweepTask], list[str]]:
     """The tasks of one ``[grid]`` table, and its axes."""
     name = "grid" if index is None else f"grid[{index}]"
+    cls = kind.config_class
     if not isinstance(grid, Mapping) or not grid:
-        raise invalid(name, func, "a non-empty table of SurveyConfig fields and seeds", grid)
-    fields = {f.name: f for f in dataclasses.fields(SurveyConfig) if f.init and f.name != "seed"}
+        raise invalid(name, func, f"a non-empty table of {cls.__name__} fields and seeds", grid)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "seed"}
     valid = ", ".join([*fields, SEED_AXIS])
     axes: dict[str, list[Any]] = {}
-    seeds = [SurveyConfig().seed]
+    seeds = [cls().seed]
     for key, value in grid.items():
         if key == SEED_AXIS:
             seeds = _seeds(value, func)
@@ -289,12 +341,12 @@ def _grid_tasks(grid: Any, index: int | None, base_dir: Path | None, func: str,
         varying = {k: v for k, v in values.items() if len(axes[k]) > 1}
         for seed in seeds:
             try:
-                config = SurveyConfig(**values, seed=seed)
+                config = cls(**values, seed=seed)
             except CellscapeError as err:
                 point = f" (at the grid point {json.dumps(_plain(varying))})" if varying else ""
                 raise type(err)(f"{err}{point}") from None
             except (TypeError, ValueError) as err:
-                raise invalid(name, func, "values SurveyConfig accepts",
+                raise invalid(name, func, f"values {cls.__name__} accepts",
                               f"{json.dumps(_plain(values))} ({err})", raw=True) from None
             tasks.append(SweepTask(key=task_key(config, data_sha256=data_sha256),
                                    point=task_key(config, data_sha256=data_sha256, seed=False),
@@ -308,8 +360,9 @@ def parse_sweep(spec: Mapping[str, Any], *, name: str | None = None, base_dir: s
     """Expand a sweep description (the parsed TOML) into its tasks.
 
     Args:
-        spec: ``{"sweep": {"name": ..., "description": ...}, "grid": {...}}``; ``grid`` may be a list of tables
-            (``[[grid]]``), whose tasks are united (a task in several grids runs once).
+        spec: ``{"sweep": {"name": ..., "description": ..., "kind": ...}, "grid": {...}}``; ``grid`` may be a list
+            of tables (``[[grid]]``), whose tasks are united (a task in several grids runs once); ``kind`` is a
+            :class:`TaskKind` (default ``survey``).
         name: the name when ``[sweep]`` gives none (default ``"sweep"``).
         base_dir: the folder relative data paths are taken from (the sweep file's folder).
         source: the text to store with the results (default: the JSON of ``spec``).
@@ -338,11 +391,12 @@ def parse_sweep(spec: Mapping[str, Any], *, name: str | None = None, base_dir: s
                       raw=True)
     meta = spec.get("sweep", {})
     if not isinstance(meta, Mapping):
-        raise invalid("sweep", func, "a table with the keys name, description", meta)
+        raise invalid("sweep", func, "a table with the keys name, description, kind", meta)
     for key in meta:
-        if key not in ("name", "description"):
-            raise invalid("sweep", func, "a table whose keys are among name, description",
+        if key not in ("name", "description", KIND_KEY):
+            raise invalid("sweep", func, "a table whose keys are among name, description, kind",
                           f"the unknown key {key!r}", raw=True)
+    kind = check_enum(meta.get(KIND_KEY, TaskKind.SURVEY), TaskKind, name="sweep.kind", func=func)
     sweep_name = meta.get("name", name or "sweep")
     description = meta.get("description", "")
     if not isinstance(sweep_name, str) or not sweep_name.strip():
@@ -350,24 +404,25 @@ def parse_sweep(spec: Mapping[str, Any], *, name: str | None = None, base_dir: s
     if not isinstance(description, str):
         raise invalid("sweep.description", func, "a string", description)
     if "grid" not in spec:
-        raise invalid("grid", func, "a table of SurveyConfig fields and seeds", "no [grid] table", raw=True)
+        raise invalid("grid", func, f"a table of {kind.config_class.__name__} fields and seeds", "no [grid] table",
+                      raw=True)
     grids = spec["grid"]
     folder = None if base_dir is None else Path(base_dir)
     cache: dict[str, tuple[str, str]] = {}
     if isinstance(grids, list):
         if not grids:
             raise invalid("grid", func, "a table or a non-empty list of tables", grids)
-        parts = [_grid_tasks(g, i, folder, func, cache) for i, g in enumerate(grids)]
+        parts = [_grid_tasks(g, i, kind, folder, func, cache) for i, g in enumerate(grids)]
     else:
-        parts = [_grid_tasks(grids, None, folder, func, cache)]
+        parts = [_grid_tasks(grids, None, kind, folder, func, cache)]
     tasks: dict[str, SweepTask] = {}
     axes: list[str] = []
     for i, (grid_tasks, grid_axes) in enumerate(parts):
         keys = [t.key for t in grid_tasks]
         if len(set(keys)) != len(keys):
             where = "grid" if len(parts) == 1 else f"grid[{i}]"
-            raise invalid(where, func, "a grid whose points are distinct surveys",
-                          "two grid points that describe the same survey", raw=True)
+            raise invalid(where, func, "a grid whose points are distinct tasks",
+                          "two grid points that describe the same task", raw=True)
         for task in grid_tasks:
             tasks.setdefault(task.key, task)
         axes += [a for a in grid_axes if a not in axes]
@@ -380,7 +435,7 @@ def parse_sweep(spec: Mapping[str, Any], *, name: str | None = None, base_dir: s
         axes += [k for k, v in values.items() if len(v) > 1 and k != "seed" and k not in axes]
     text = source if source is not None else json.dumps(_plain(spec), indent=2, sort_keys=True)
     return SweepConfig(name=sweep_name, description=description, tasks=tuple(tasks.values()), axes=tuple(axes),
-                       source=text)
+                       source=text, kind=kind)
 
 
 def load_sweep(path: str | os.PathLike[str]) -> SweepConfig:
@@ -431,19 +486,33 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
-def run_task(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Run one task (in a worker): the survey of ``SurveyConfig(**config)``, as a plain picklable dict.
+def _run_escape(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The result of one escape task as a plain dict: its configuration, counts, 2x2 table and per-run records
+    (:meth:`~cellscape.atlas.escape.CellEscape.records`); no minima."""
+    from cellscape import __version__
+    from cellscape.atlas.escape import EscapeConfig, run_escape
 
-    Never raises for a failing survey: the failure comes back as ``status = "failed"`` with a one-line ``error``
+    escape_config = EscapeConfig(**config)
+    result = run_escape(escape_config)
+    return {"cellscape_version": __version__, "command": "escape", "config": _config_dict(escape_config),
+            "counts": result.counts, "table": result.table.tolist(), "minima": [], "runs": result.records()}
+
+
+def run_task(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one task (in a worker): the survey of ``SurveyConfig(**config)``, or with ``config["kind"] ==
+    "escape"`` the cell-escape experiment of ``EscapeConfig(**rest)``, as a plain picklable dict.
+
+    Never raises for a failing task: the failure comes back as ``status = "failed"`` with a one-line ``error``
     and the ``traceback``, so one bad task does not stop the sweep.
 
     Args:
         config: the task's configuration (:meth:`SweepTask.config_dict`).
 
     Returns:
-        ``{"status": "done", "result": SurveyResult.to_dict(), ...}`` or ``{"status": "failed", "error": ...,
-        "traceback": ..., ...}``, both with ``host``, ``pid``, ``started``, ``finished`` (UTC, ISO 8601),
-        ``wall_s`` and ``cellscape_version``.
+        ``{"status": "done", "result": SurveyResult.to_dict(), ...}`` (for escape: the configuration, counts,
+        table and ``runs``, one :meth:`~cellscape.atlas.escape.CellEscape.records` dict per run) or
+        ``{"status": "failed", "error": ..., "traceback": ..., ...}``, both with ``host``, ``pid``, ``started``,
+        ``finished`` (UTC, ISO 8601), ``wall_s`` and ``cellscape_version``.
 
     Examples:
         >>> out = run_task({"runs": 2, "steps": 10})
@@ -460,7 +529,11 @@ def run_task(config: Mapping[str, Any]) -> dict[str, Any]:
     base = {"host": socket.gethostname(), "pid": os.getpid(), "started": _now(),
             "cellscape_version": cellscape.__version__}
     try:
-        result = run_survey(SurveyConfig(**config)).to_dict()
+        fields = {k: v for k, v in config.items() if k != KIND_KEY}
+        if TaskKind.of(config) is TaskKind.ESCAPE:
+            result = _run_escape(fields)
+        else:
+            result = run_survey(SurveyConfig(**fields)).to_dict()
     except Exception as err:  # recorded, and retried when the sweep is restarted
         return {**base, "status": store.TaskStatus.FAILED.value, "error": _one_line(err),
                 "traceback": traceback.format_exc(), "finished": _now(), "wall_s": time.perf_counter() - start}
@@ -761,8 +834,10 @@ class PointSummary:
         config: the whole configuration less the seed.
         seeds: the seeds of its done tasks. n_tasks, n_done, n_failed: its tasks, done and failed.
         n_runs: runs of its done tasks.
-        categories: per :class:`~cellscape.survey.EndpointCategory` value, the :class:`Rate` of runs in it.
-        on_boundary: the :class:`Rate` of runs that ended in a certified minimum on a cell boundary.
+        categories: per category value of the sweep's kind (:class:`~cellscape.survey.EndpointCategory`, or
+            :class:`~cellscape.atlas.escape.EscapeOutcome` for escape sweeps), the :class:`Rate` of runs in it.
+        on_boundary: the :class:`Rate` of runs that ended in a certified minimum on a cell boundary (``None``
+            for escape sweeps, which certify nothing).
         n_minima: distinct certified minima, summed over its tasks (each task groups its own minima).
         n_spurious_minima: those of them in the ``spurious`` category.
         minima_per_task: ``n_minima / n_done``. lowest_minimum: the lowest risk of a certified minimum.
@@ -778,7 +853,7 @@ class PointSummary:
     n_failed: int
     n_runs: int
     categories: dict[str, Rate]
-    on_boundary: Rate
+    on_boundary: Rate | None
     n_minima: int
     n_spurious_minima: int
     minima_per_task: float
@@ -789,7 +864,7 @@ class PointSummary:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["categories"] = {k: r.to_dict() for k, r in self.categories.items()}
-        out["on_boundary"] = self.on_boundary.to_dict()
+        out["on_boundary"] = None if self.on_boundary is None else self.on_boundary.to_dict()
         out["seeds"] = list(self.seeds)
         return out
 
@@ -800,6 +875,7 @@ class SweepReport:
 
     Attributes:
         db: the database. name, description: the sweep's. created: when the database was made.
+        kind: what its tasks ran (a :class:`TaskKind` value; it names the categories of ``points``).
         cellscape_versions: the versions that computed its done tasks (more than one: the results mix versions).
         n_tasks, n_done, n_failed, n_pending: its tasks by status. n_sessions: invocations of the sweep.
         axes: the configuration fields that vary across the sweep. points: one summary per grid point (per
@@ -811,6 +887,7 @@ class SweepReport:
     name: str
     description: str
     created: str
+    kind: str
     cellscape_versions: tuple[str, ...]
     n_tasks: int
     n_done: int
@@ -861,6 +938,12 @@ def _varying(tasks: Sequence[Mapping[str, Any]], *, keep_seed: bool) -> list[str
     return [k for k, v in values.items() if len(v) > 1 and (keep_seed or k != "seed")]
 
 
+def _kind(tasks: Sequence[Mapping[str, Any]]) -> TaskKind:
+    """The kind of a database's tasks (one kind per database: tasks of another kind have other keys, which
+    :func:`run_sweep` refuses to add)."""
+    return TaskKind.of(tasks[0]["config"]) if tasks else TaskKind.SURVEY
+
+
 def summarize(db: str | os.PathLike[str], *, confidence: float = 0.95, by_seed: bool = False) -> SweepReport:
     r"""Summarise a sweep database: per grid point, the rate of every endpoint category with its interval.
 
@@ -893,7 +976,8 @@ def summarize(db: str | os.PathLike[str], *, confidence: float = 0.95, by_seed: 
 
     Notes:
         The categories are those of :func:`~cellscape.survey.run_survey`, decided within each task: ``global``
-        means the lowest certified minimum *that task* found. The intervals treat runs as independent trials;
+        means the lowest certified minimum *that task* found (for an escape sweep, those of
+        :class:`~cellscape.atlas.escape.EscapeOutcome`). The intervals treat runs as independent trials;
         runs of one task share their data and seed, so where the data are random (built-ins that draw from the
         seed), look also at ``by_seed`` for the spread between seeds. Distinct minima are grouped within a task
         (by their predictions on the task's data) and summed over tasks.
@@ -918,6 +1002,7 @@ def summarize(db: str | os.PathLike[str], *, confidence: float = 0.95, by_seed: 
     finally:
         conn.close()
     axes = _varying(tasks, keep_seed=by_seed)
+    kind = _kind(tasks)
     groups: dict[str, list[dict[str, Any]]] = {}
     for task in tasks:
         groups.setdefault(task["key"] if by_seed else task["point"], []).append(task)
@@ -940,8 +1025,9 @@ def summarize(db: str | os.PathLike[str], *, confidence: float = 0.95, by_seed: 
             n_failed=sum(t["status"] == store.TaskStatus.FAILED for t in members),
             n_runs=n,
             categories={c.value: rate(sum(r[0] == c.value for r in point_runs), n, confidence=confidence)
-                        for c in EndpointCategory},
-            on_boundary=rate(sum(bool(r[1]) for r in point_runs), n, confidence=confidence),
+                        for c in kind.categories},
+            on_boundary=(rate(sum(bool(r[1]) for r in point_runs), n, confidence=confidence)
+                         if kind is TaskKind.SURVEY else None),
             n_minima=len(point_minima),
             n_spurious_minima=sum(m[0] == EndpointCategory.SPURIOUS.value for m in point_minima),
             minima_per_task=len(point_minima) / len(done) if done else math.nan,
@@ -951,7 +1037,7 @@ def summarize(db: str | os.PathLike[str], *, confidence: float = 0.95, by_seed: 
         ))
     status = [t["status"] for t in tasks]
     return SweepReport(
-        db=str(db), name=name, description=description, created=created,
+        db=str(db), name=name, description=description, created=created, kind=kind.value,
         cellscape_versions=tuple(sorted({t["cellscape_version"] for t in tasks
                                          if t["status"] == store.TaskStatus.DONE})),
         n_tasks=len(tasks), n_done=status.count(store.TaskStatus.DONE),
@@ -996,37 +1082,64 @@ def _float(value: Any) -> float | None:
 
 _RUN_COLUMNS = ("run", "risk", "grad_norm", "radius", "n_ties", "cell", "steps_taken", "converged", "diverged",
                 "risk_group", "status", "category", "on_boundary", "minimum")
+_ESCAPE_RUN_COLUMNS = ("run", "category", "stayed", "left_at", "start_genuine", "start_decided", "cell_risk",
+                       "start_risk", "risk", "grad_norm", "steps_taken", "converged", "diverged", "final_genuine",
+                       "final_decided", "final_cell_risk", "start_cell", "final_cell")
+"""The runs of an escape sweep: :meth:`~cellscape.atlas.escape.CellEscape.records` (``index`` as ``run``,
+``steps`` as ``steps_taken``)."""
 _MINIMUM_COLUMNS = ("minimum", "risk", "count", "category", "on_boundary", "valley_dimension", "run_indices")
-_TASK_COLUMNS = ("status", "attempts", "started", "finished", "wall_s", "host", "pid", "cellscape_version",
-                 "error", "n_runs", *(f"n_{c.value}" for c in EndpointCategory), "n_on_boundary", "n_minima",
-                 "best_risk")
+_TASK_STATUS_COLUMNS = ("status", "attempts", "started", "finished", "wall_s", "host", "pid", "cellscape_version",
+                        "error")
+
+
+def _run_row(record: Mapping[str, Any], minimum: int | None, kind: TaskKind) -> dict[str, Any]:
+    """One run's columns from its stored record."""
+    if kind is TaskKind.ESCAPE:
+        row = {c: record[c] for c in _ESCAPE_RUN_COLUMNS if c in record}
+        row.update(run=record["index"], steps_taken=record["steps"])
+        for c in ("cell_risk", "start_risk", "risk", "grad_norm", "final_cell_risk"):
+            row[c] = _float(record[c])
+        return row
+    return {"run": record["index"], "risk": _float(record["risk"]), "grad_norm": _float(record["grad_norm"]),
+            "radius": _float(record["radius"]), "n_ties": record["n_ties"], "cell": record["cell"],
+            "steps_taken": record["steps"], "converged": record["converged"], "diverged": record["diverged"],
+            "risk_group": record["group"], "status": record["status"], "category": record["category"],
+            "on_boundary": record["on_boundary"], "minimum": minimum}
 
 
 def _table_rows(conn: Any, table: ExportTable, db: Any, confidence: float) -> tuple[list[str], list[dict]]:
     """The columns and rows of one table of results."""
     tasks = _load_tasks(conn)
-    fields = [f.name for f in dataclasses.fields(SurveyConfig) if f.init and f.name != "seed"]
+    kind = _kind(tasks)
+    categories = [c.value for c in kind.categories]
+    boundary = kind is TaskKind.SURVEY
+    fields = [f.name for f in dataclasses.fields(kind.config_class) if f.init and f.name != "seed"]
     for task in tasks:
         fields += [k for k in task["config"] if k not in fields and k != "seed"]
     if table is ExportTable.SUMMARY:
         report = summarize(db, confidence=confidence)
         head = ("point", "n_tasks", "n_done", "n_failed", "n_runs")
-        tail = [f"{c.value}_{part}" for c in EndpointCategory for part in ("count", "rate", "low", "high")]
-        tail += [f"on_boundary_{part}" for part in ("count", "rate", "low", "high")]
-        tail += ["n_minima", "n_spurious_minima", "minima_per_task", "lowest_minimum", "best_risk", "wall_s"]
-        own = (*head, *tail)
+        shares = [*categories, *(["on_boundary"] if boundary else [])]
+        tail = [f"{c}_{part}" for c in shares for part in ("count", "rate", "low", "high")]
+        totals = ["n_minima", "n_spurious_minima", "minima_per_task", "lowest_minimum"] if boundary else []
+        totals += ["best_risk", "wall_s"]
+        own = (*head, *tail, *totals)
         names = {f: f"config_{f}" if f in own else f for f in fields}
         rows = []
         for p in report.points:
             row = {"point": p.point, **{names[f]: _cell(p.config.get(f)) for f in fields},
                    **{k: getattr(p, k) for k in head[1:]}}
-            for key, share in [*p.categories.items(), ("on_boundary", p.on_boundary)]:
+            for key in shares:
+                share = p.on_boundary if key == "on_boundary" else p.categories[key]
                 row.update({f"{key}_count": share.count, f"{key}_rate": share.estimate, f"{key}_low": share.low,
                             f"{key}_high": share.high})
-            row.update({k: getattr(p, k) for k in tail[-6:]})
+            row.update({k: getattr(p, k) for k in totals})
             rows.append(row)
-        return ["point", *names.values(), *head[1:], *tail], rows
-    own = {ExportTable.RUNS: _RUN_COLUMNS, ExportTable.MINIMA: _MINIMUM_COLUMNS, ExportTable.TASKS: _TASK_COLUMNS}
+        return ["point", *names.values(), *head[1:], *tail, *totals], rows
+    task_columns = (*_TASK_STATUS_COLUMNS, "n_runs", *(f"n_{c}" for c in categories),
+                    *(("n_on_boundary", "n_minima") if boundary else ()), "best_risk")
+    own = {ExportTable.RUNS: _RUN_COLUMNS if boundary else _ESCAPE_RUN_COLUMNS, ExportTable.MINIMA: _MINIMUM_COLUMNS,
+           ExportTable.TASKS: task_columns}
     names = {f: f"config_{f}" if f in (*own[table], "task", "point", "seed") else f for f in fields}
     columns = ["task", "point", "seed", *names.values(), *own[table]]
     rows = []
@@ -1036,23 +1149,18 @@ def _table_rows(conn: Any, table: ExportTable, db: Any, confidence: float) -> tu
         if table is ExportTable.TASKS:
             counts = dict(conn.execute("SELECT category, COUNT(*) FROM runs WHERE task = ? GROUP BY category",
                                        (task["key"],)).fetchall())
-            n_runs, boundary, best = conn.execute(
+            n_runs, n_boundary, best = conn.execute(
                 "SELECT COUNT(*), COALESCE(SUM(on_boundary), 0), MIN(risk) FROM runs WHERE task = ?",
                 (task["key"],)).fetchone()
             n_minima = conn.execute("SELECT COUNT(*) FROM minima WHERE task = ?", (task["key"],)).fetchone()[0]
-            rows.append({**base, **{k: task[k] for k in _TASK_COLUMNS[:9]}, "n_runs": n_runs,
-                         **{f"n_{c.value}": counts.get(c.value, 0) for c in EndpointCategory},
-                         "n_on_boundary": boundary, "n_minima": n_minima, "best_risk": best})
+            rows.append({**base, **{k: task[k] for k in _TASK_STATUS_COLUMNS}, "n_runs": n_runs,
+                         **{f"n_{c}": counts.get(c, 0) for c in categories},
+                         **({"n_on_boundary": n_boundary, "n_minima": n_minima} if boundary else {}),
+                         "best_risk": best})
         elif table is ExportTable.RUNS:
             for record, minimum in conn.execute("SELECT record, minimum FROM runs WHERE task = ? ORDER BY run",
                                                 (task["key"],)):
-                r = json.loads(record)
-                rows.append({**base, "run": r["index"], "risk": _float(r["risk"]),
-                             "grad_norm": _float(r["grad_norm"]), "radius": _float(r["radius"]),
-                             "n_ties": r["n_ties"], "cell": r["cell"], "steps_taken": r["steps"],
-                             "converged": r["converged"], "diverged": r["diverged"], "risk_group": r["group"],
-                             "status": r["status"], "category": r["category"], "on_boundary": r["on_boundary"],
-                             "minimum": minimum})
+                rows.append({**base, **_run_row(json.loads(record), minimum, kind)})
         else:
             for row in conn.execute("SELECT minimum, risk, count, category, on_boundary, valley_dimension, runs "
                                     "FROM minima WHERE task = ? ORDER BY minimum", (task["key"],)):

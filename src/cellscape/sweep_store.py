@@ -23,9 +23,12 @@ Tables (see :data:`SCHEMA`):
     one row per run of a done task: risk, gradient norm, certified radius, certificate status, category, ties,
     steps, converged, diverged, the distinct minimum it belongs to (NULL if none), and the full
     :class:`~cellscape.survey.RunRecord` as JSON (non-finite floats there are the strings ``"nan"``, ``"inf"``;
-    the REAL columns hold NaN as NULL).
+    the REAL columns hold NaN as NULL). A run of an escape sweep (:class:`cellscape.sweep.TaskKind`) has its
+    :class:`~cellscape.atlas.escape.EscapeOutcome` as category, its final risk, gradient norm and steps, no radius
+    or certificate status (NULL), ``on_boundary`` and ``n_ties`` 0 (nothing is certified), and the whole
+    :meth:`~cellscape.atlas.escape.CellEscape.records` entry as its record.
 ``minima``
-    one row per distinct certified minimum of a done task (:class:`~cellscape.survey.DistinctMinimum`).
+    one row per distinct certified minimum of a done survey task (:class:`~cellscape.survey.DistinctMinimum`).
 
 Examples:
     >>> conn = connect(":memory:")
@@ -233,18 +236,19 @@ def record_outcome(conn: sqlite3.Connection, key: str, outcome: Mapping[str, Any
             return True
         result = dict(outcome["result"])
         runs = result.pop("runs")
-        minimum_of = {r: m["index"] for m in result["minima"] for r in m["runs"]}
+        minima = result.get("minima", [])
+        minimum_of = {r: m["index"] for m in minima for r in m["runs"]}
         conn.executemany(
             "INSERT INTO runs (task, run, risk, grad_norm, radius, status, category, on_boundary, n_ties, steps, "
             "converged, diverged, minimum, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(key, r["index"], _real(r["risk"]), _real(r["grad_norm"]), _real(r["radius"]), r["status"],
-              r["category"], int(r["on_boundary"]), r["n_ties"], r["steps"], int(r["converged"]),
+            [(key, r["index"], _real(r["risk"]), _real(r["grad_norm"]), _real(r.get("radius")), r.get("status"),
+              r["category"], int(r.get("on_boundary", False)), r.get("n_ties", 0), r["steps"], int(r["converged"]),
               int(r["diverged"]), minimum_of.get(r["index"]), json.dumps(r)) for r in runs])
         conn.executemany(
             "INSERT INTO minima (task, minimum, risk, count, category, on_boundary, valley_dimension, runs) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(key, m["index"], _real(m["risk"]), m["count"], m["category"], int(m["on_boundary"]),
-              m["valley_dimension"], json.dumps(m["runs"])) for m in result["minima"]])
+              m["valley_dimension"], json.dumps(m["runs"])) for m in minima])
         conn.execute(
             "UPDATE tasks SET status = 'done', attempts = attempts + 1, session = ?, host = ?, pid = ?, "
             "started = ?, finished = ?, wall_s = ?, cellscape_version = ?, error = NULL, traceback = NULL, "

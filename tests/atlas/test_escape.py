@@ -5,8 +5,9 @@ trainer where every parameter is trained, and keeps fixed output weights fixed).
 import numpy as np
 import pytest
 
-from cellscape.atlas.escape import CellEscape, EscapeOutcome, cell_escape
+from cellscape.atlas.escape import CellEscape, EscapeConfig, EscapeOutcome, cell_escape, run_escape
 from cellscape.atlas.model import AtlasModel
+from cellscape.data import load_data
 from cellscape.exceptions import InvalidInputError
 from cellscape.losses import risk
 from cellscape.training import gradient_descent
@@ -126,3 +127,50 @@ def test_trained_start_outputs_must_match_the_starts():
         cell_escape(X, y, model, start_weights=np.zeros((2, 2, 3)), start_outputs=np.ones((3, 2)), steps=1)
     res = cell_escape(X, y, model, start_weights=TEACHER, start_outputs=[1.0, -1.0], steps=1)
     np.testing.assert_array_equal(res.params_start.weights[1], [[[1.0, -1.0]]])
+
+
+# ------------------------------------------------------------------------------------------- as a configuration
+def test_run_escape_is_cell_escape_on_its_data_with_an_independent_start_stream():
+    config = EscapeConfig(data="builtin:teacher", n_samples=25, width=3, outputs="trained", output_bias=True,
+                          runs=5, steps=300, lr=0.05, seed=4)
+    res = run_escape(config)
+    data = load_data("builtin:teacher", seed=4, n_samples=25)
+    model = AtlasModel.build(width=3, outputs="trained", output_bias=True)
+    D = data.X.shape[1] + 1
+    rng = np.random.default_rng([4, 1])  # the documented start stream: weights first, then output weights
+    starts = rng.normal(size=(5, 3, D)) / np.sqrt(D)
+    direct = cell_escape(data.X, data.y, model, start_weights=starts, start_outputs=rng.normal(size=(5, 3)),
+                         steps=300, lr=0.05)
+    np.testing.assert_array_equal(res.final_risk, direct.final_risk)
+    assert res.outcome == direct.outcome and res.counts == direct.counts
+    # not the stream default_rng(seed) that seeds the data
+    same_stream = np.random.default_rng(4).normal(size=(5, 3, D)) / np.sqrt(D)
+    assert not np.allclose(np.asarray(res.params_start.weights[0])[:, :, :2], same_stream[:, :, :2])
+
+
+def test_records_carry_every_run_and_its_cells():
+    res = run_escape(EscapeConfig(width=2, runs=6, steps=400, n_samples=16, seed=2))
+    records = res.records()
+    assert [r["index"] for r in records] == list(range(6))
+    for b, r in enumerate(records):
+        assert r["category"] == res.outcome[b].value and r["stayed"] == bool(res.stayed[b])
+        assert (r["risk"], r["cell_risk"], r["steps"]) == (res.final_risk[b], res.cell_risk[b], res.steps[b])
+        K, N = res.start_patterns.shape[1:]
+        for key, patterns in (("start_cell", res.start_patterns), ("final_cell", res.final_patterns)):
+            bits = np.unpackbits(np.frombuffer(bytes.fromhex(r[key]), dtype=np.uint8))[:K * N]
+            np.testing.assert_array_equal(bits.reshape(K, N).astype(bool), patterns[b])
+    assert sum(r["category"] == "not_genuine_stayed" for r in records) == res.counts["not_genuine_stayed"]
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"width": 0}, "`width`"),
+    ({"activation": "hardtanh"}, "`activation`"),
+    ({"outputs": "bogus"}, "`outputs`"),
+    ({"outputs": "positive", "signs": (1, -1, 1)}, "`signs`"),
+    ({"runs": 0}, "`runs`"),
+    ({"lr": 0.0}, "`lr`"),
+    ({"data": ""}, "`data`"),
+])
+def test_escape_config_rejects_bad_values(kwargs, needle):
+    with pytest.raises(InvalidInputError, match=needle):
+        EscapeConfig(**kwargs)

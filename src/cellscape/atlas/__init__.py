@@ -6,7 +6,13 @@ from cellscape.atlas.cell_solve import (
     solve_cell as solve_cell,
     solve_cells as solve_cells,
 )
-from cellscape.atlas.escape import CellEscape as CellEscape, EscapeOutcome as EscapeOutcome, cell_escape as cell_escape
+from cellscape.atlas.escape import (
+    CellEscape as CellEscape,
+    EscapeConfig as EscapeConfig,
+    EscapeOutcome as EscapeOutcome,
+    cell_escape as cell_escape,
+    run_escape as run_escape,
+)
 from cellscape.atlas.model import (
     AtlasModel as AtlasModel,
     OutputWeights as OutputWeights,
@@ -31,6 +37,6 @@ from cellscape.atlas.unit_cells import (
 
 __all__ = ["Atlas", "AtlasMinimum", "atlas", "CellSolution", "solve_cell", "solve_cells", "AtlasModel",
            "OutputWeights", "count_cells", "iter_cells", "EnumerationMethod", "UnitCells", "cover_count",
-           "pattern_is_realisable", "unit_patterns", "CellEscape", "EscapeOutcome", "cell_escape",
-           "GenuineProbability", "ProbabilityMap1D", "genuine_1d", "genuine_probability", "probability_map_1d",
-           "wilson_interval"]
+           "pattern_is_realisable", "unit_patterns", "CellEscape", "EscapeConfig", "EscapeOutcome", "cell_escape",
+           "run_escape", "GenuineProbability", "ProbabilityMap1D", "genuine_1d", "genuine_probability",
+           "probability_map_1d", "wilson_interval"]

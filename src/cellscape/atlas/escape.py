@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import math
 from typing import Any
 
 import jax
@@ -49,9 +50,10 @@ from cellscape._validation import check_float, check_int, invalid
 from cellscape.activations import PiecewiseLinear
 from cellscape.atlas.cell_solve import solve_cell
 from cellscape.atlas.model import AtlasModel, OutputWeights
+from cellscape.data import Dataset, load_data
 from cellscape.networks import Architecture, Params, make_rng
 
-__all__ = ["EscapeOutcome", "CellEscape", "cell_escape"]
+__all__ = ["EscapeOutcome", "CellEscape", "cell_escape", "EscapeConfig", "run_escape"]
 
 
 class EscapeOutcome(str, enum.Enum):
@@ -121,6 +123,30 @@ class CellEscape:
     def risk_gap(self) -> np.ndarray:
         """``(B,)``: ``final_risk - cell_risk``, the distance to the starting cell's optimum."""
         return self.final_risk - self.cell_risk
+
+    def records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per run: ``index``, ``category`` (the :class:`EscapeOutcome` value), ``stayed``,
+        ``left_at``, ``start_genuine``, ``start_decided``, ``cell_risk``, ``start_risk``, ``risk`` (final),
+        ``grad_norm``, ``steps``, ``converged``, ``diverged``, ``final_genuine``, ``final_decided``,
+        ``final_cell_risk`` and the two cells as hexadecimal bit strings (``start_cell``, ``final_cell``: the
+        ``(K, N)`` pattern, row by row, packed by :func:`numpy.packbits`). Non-finite floats are the strings
+        ``"nan"``, ``"inf"``, ``"-inf"``."""
+
+        def real(value: Any) -> float | str:
+            value = float(value)
+            return value if math.isfinite(value) else str(value)
+
+        return [{"index": b, "category": self.outcome[b].value, "stayed": bool(self.stayed[b]),
+                 "left_at": int(self.left_at[b]), "start_genuine": bool(self.genuine[b]),
+                 "start_decided": bool(self.decided[b]), "cell_risk": real(self.cell_risk[b]),
+                 "start_risk": real(self.start_risk[b]), "risk": real(self.final_risk[b]),
+                 "grad_norm": real(self.grad_norm[b]), "steps": int(self.steps[b]),
+                 "converged": bool(self.converged[b]), "diverged": bool(self.diverged[b]),
+                 "final_genuine": bool(self.final_genuine[b]), "final_decided": bool(self.final_decided[b]),
+                 "final_cell_risk": real(self.final_cell_risk[b]),
+                 "start_cell": np.packbits(self.start_patterns[b]).tobytes().hex(),
+                 "final_cell": np.packbits(self.final_patterns[b]).tobytes().hex()}
+                for b in range(len(self.outcome))]
 
 
 # ---------------------------------------------------------------------------------------------- the kernel
@@ -272,3 +298,77 @@ def cell_escape(X: Any, y: Any, model: AtlasModel, *, n_starts: int | None = Non
                       start_patterns, final_patterns, stayed, left_at.astype(np.int64), genuine, decided, cell_risk,
                       start_risk, risk, gnorm, taken.astype(np.int64), converged.astype(bool),
                       diverged.astype(bool), final_genuine, final_decided, final_cell_risk, outcome, counts)
+
+
+# ---------------------------------------------------------------------------------------------- as a study
+@dataclasses.dataclass(frozen=True)
+class EscapeConfig:
+    """One cell-escape experiment, as a configuration (what a sweep of ``kind = "escape"`` runs per task).
+
+    Attributes:
+        data: a dataset specification for :func:`cellscape.data.load_data` (default: the built-in data that no
+            affine map fits). n_samples, d_in: the size of a builtin dataset (``None``: its default).
+        width, activation, outputs, signs, output_bias: the :class:`~cellscape.atlas.model.AtlasModel`
+            (:meth:`~cellscape.atlas.model.AtlasModel.build`; ``signs`` only with ``outputs = "signs"``).
+        runs: the number of random starts. steps, lr, gtol: the descent (:func:`cell_escape`).
+        seed: seeds the data (``load_data(data, seed=seed)``) and, through the independent stream
+            ``numpy.random.default_rng([seed, 1])``, the starts.
+
+    Examples:
+        >>> res = run_escape(EscapeConfig(width=2, runs=4, steps=200, n_samples=12))
+        >>> sum(res.counts.values()), len(res.records()), res.records()[0]["category"] in res.counts
+        (4, 4, True)
+    """
+
+    data: str = "builtin:nonaffine"
+    width: int = 3
+    activation: str = "relu"
+    outputs: str = "signs"
+    signs: tuple[int, ...] | None = None
+    output_bias: bool = False
+    runs: int = 32
+    steps: int = 10_000
+    lr: float = 0.05
+    gtol: float = 1e-10
+    seed: int = 0
+    n_samples: int | None = None
+    d_in: int | None = None
+
+    def __post_init__(self) -> None:
+        func = "EscapeConfig"
+        if self.signs is not None:
+            object.__setattr__(self, "signs", tuple(self.signs))
+        self.model()
+        check_int(self.runs, name="runs", func=func, minimum=1)
+        check_int(self.steps, name="steps", func=func, minimum=0)
+        check_int(self.seed, name="seed", func=func, minimum=0)
+        check_float(self.lr, name="lr", func=func, minimum=0.0, strict_minimum=True)
+        check_float(self.gtol, name="gtol", func=func, minimum=0.0)
+        if not isinstance(self.data, str) or not self.data:
+            raise invalid("data", func, "a dataset specification (a file or builtin:NAME)", self.data)
+
+    def model(self) -> AtlasModel:
+        """The :class:`~cellscape.atlas.model.AtlasModel` the experiment trains."""
+        return AtlasModel.build(width=self.width, activation=self.activation, outputs=self.outputs,
+                                signs=self.signs, output_bias=self.output_bias)
+
+    def load_dataset(self) -> Dataset:
+        """The experiment's data (:func:`cellscape.data.load_data` with its seed and sizes)."""
+        return load_data(self.data, seed=self.seed, n_samples=self.n_samples, d_in=self.d_in)
+
+
+def run_escape(config: EscapeConfig) -> CellEscape:
+    """Run the cell-escape experiment that ``config`` describes: :func:`cell_escape` on its data and model, from
+    ``config.runs`` random starts drawn from ``numpy.random.default_rng([config.seed, 1])``.
+
+    Args:
+        config: the :class:`EscapeConfig`.
+
+    Returns:
+        The :class:`CellEscape`.
+    """
+    if not isinstance(config, EscapeConfig):
+        raise invalid("config", "run_escape", "an EscapeConfig", config)
+    data = config.load_dataset()
+    return cell_escape(data.X, data.y, config.model(), n_starts=config.runs, steps=config.steps, lr=config.lr,
+                       gtol=config.gtol, seed=np.random.default_rng([config.seed, 1]))
