@@ -79,3 +79,30 @@ def test_deep_kinks_bracket_a_crossing():
         z = [np.asarray(cs.pre_activations(arch, flat0 + t * d, X)[k.layer - 1])[0, k.sample, k.unit]
              for t in (lo - eps, hi + eps)]
         assert z[0] * z[1] <= 0  # the kink's pre-activation changes sign across its interval
+
+
+def test_many_kinks_each_sample_swept_again_only_at_its_own():
+    # 20 units on 60 samples: hundreds of kinks, so the pending-kink heap and the per-sample re-sweeps are
+    # exercised; every kink is z_k(x_i) = 0 at t = -z0 / z1 (by hand, in rationals), and the pieces give the float
+    # risk between them
+    arch = cs.mlp(3, [20], 1)
+    rng = np.random.default_rng(7)
+    X = rng.integers(-8, 9, size=(60, 3)) / 8
+    y = rng.integers(-8, 9, size=(60, 1)) / 8
+    theta, delta = cs.init_params(arch, seed=1), cs.init_params(arch, seed=2)
+    line = line_restriction(arch, theta, X, y, delta, t_min=-1, t_max=1)
+    W, b = (np.asarray(a)[0] for a in (theta.weights[0], theta.biases[0]))
+    dW, db = (np.asarray(a)[0] for a in (delta.weights[0], delta.biases[0]))
+    expected = []
+    for k in range(20):
+        for i in range(len(X)):
+            z0 = sum(Fraction(float(W[k, j])) * Fraction(float(X[i, j])) for j in range(3)) + Fraction(float(b[k]))
+            z1 = sum(Fraction(float(dW[k, j])) * Fraction(float(X[i, j])) for j in range(3)) + Fraction(float(db[k]))
+            if z1 != 0 and -1 < -z0 / z1 <= 1:
+                expected.append(-z0 / z1)
+    assert len(expected) > 300
+    assert sorted(k.t for k in line.kinks) == sorted(expected)
+    ts = np.linspace(-1, 1, 41)
+    flat_t, flat_d = (np.asarray(cs.flatten_params(arch, p))[0] for p in (theta, delta))
+    floats = np.asarray(cs.risk(arch, cs.unflatten_params(arch, flat_t[None] + ts[:, None] * flat_d[None]), X, y))
+    np.testing.assert_allclose([float(line(t)) for t in ts], floats, rtol=1e-12)

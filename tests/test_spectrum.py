@@ -276,3 +276,31 @@ def test_plot_spectrum_draws_each_piece_on_a_given_axes(tmp_path):
     plt.close(drawn.ax.figure)
     with pytest.raises(InvalidInputError, match="^`spectrum` of `plot_spectrum` must be a HessianSpectrum"):
         plot_spectrum(spec.pieces[0])
+
+
+# ---------------------------------------------------------------------------------------------- command line
+def test_spectrum_command_prints_writes_and_refuses_bad_input(tmp_path, capsys):
+    import json
+
+    from cellscape.cli import main
+    from cellscape.data import load_data
+    from cellscape.params_io import save_params
+
+    arch = mlp(2, [3], 1)
+    theta = init_params(arch, seed=0)
+    path = save_params(tmp_path / "p.npz", arch, theta)
+    with pytest.raises(SystemExit) as info:
+        main(["spectrum", "--params", str(path), "--data", "builtin:three-point", "--out", str(tmp_path / "s.png"),
+              "--json", str(tmp_path / "s.json")])
+    out = capsys.readouterr()
+    assert info.value.code in (0, None), out.out + out.err
+    payload = json.loads((tmp_path / "s.json").read_text())
+    data = load_data("builtin:three-point")
+    direct = hessian_spectrum(arch, theta, data.X, data.y)
+    assert payload["command"] == "spectrum" and payload["kind"] == "smooth"
+    assert np.allclose(payload["pieces"][0]["eigenvalues"], direct.pieces[0].eigenvalues, rtol=0, atol=0)
+    assert "two-sided" in out.out and (tmp_path / "s.png").stat().st_size > 0
+    with pytest.raises(SystemExit) as info:
+        main(["spectrum", "--params", str(path), "--method", "bogus"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "`method`" in err and len(err.strip().splitlines()) == 1

@@ -740,6 +740,55 @@ def slice_(
                             "dataset": dataset.to_dict(), **summary})
 
 
+@app.command()
+def spectrum(
+    params: Annotated[Path, typer.Option(help="Parameters: .npz (W1, b1, ...) or a torch .pt state dict.")],
+    data: Annotated[str, typer.Option(help="Dataset: a .npz/.csv file or builtin:NAME.")] = "builtin:nonaffine",
+    loss: Annotated[str, typer.Option(help="The loss.")] = "squared",
+    activation: Annotated[str | None, typer.Option(help="Hidden activation when the file does not say.")] = None,
+    method: Annotated[str, typer.Option(help="dense, lanczos, or auto (dense up to 3,000 parameters).")] = "auto",
+    k: Annotated[int, typer.Option(help="Lanczos: the k smallest and k largest eigenvalues.")] = 6,
+    tol: Annotated[float, typer.Option(help="Tie tolerance: |pre-activation - breakpoint| <= tol.")] = 1e-9,
+    max_pieces: Annotated[int, typer.Option(help="At a kink: enumerate up to this many adjacent pieces, else "
+                                            "sample them.")] = 16,
+    seed: Annotated[int, typer.Option(help="Seed of a built-in dataset, the Lanczos start and piece sampling.")
+                    ] = 0,
+    out: Annotated[Path | None, typer.Option(help="Draw the spectra to this .png or .svg file.")] = None,
+    json_path: JsonOption = None,
+) -> None:
+    """The Hessian spectrum of saved parameters; at a kink the one-sided spectra of the adjacent pieces."""
+    from cellscape import __version__
+    from cellscape.data import load_data
+    from cellscape.params_io import load_params
+    from cellscape.plots._axes import figure_path
+    from cellscape.plots.spectrum import plot_spectrum
+    from cellscape.spectrum import hessian_spectrum
+
+    target = None if out is None else figure_path(out, name="--out", func="cellscape spectrum")
+    arch, theta = load_params(params, activation=activation)
+    dataset = load_data(data, seed=seed)
+    result = hessian_spectrum(arch, theta[0], dataset.X, dataset.y, loss=loss, method=method, k=k, tie_tol=tol,
+                              max_pieces=max_pieces, seed=seed)
+    console.print(f"[bold]{result.kind.value}[/bold] point, {result.n_params} parameters, {result.method.value}: "
+                  f"{escape(result.message)}")
+    table = Table(title=f"Hessian spectra of {params} on {dataset.name} ({loss} loss)")
+    for col in ("piece", "side", "smallest", "largest", "eigenvalues"):
+        table.add_column(col, justify="right")
+    for i, piece in enumerate(result.pieces):
+        table.add_row(str(i), "one-sided" if piece.one_sided else "two-sided", _fmt(piece.min), _fmt(piece.max),
+                      str(len(piece.eigenvalues)))
+    console.print(table)
+    if result.sampled:
+        console.print(f"{len(result.pieces)} of the {result.n_adjacent} adjacent pieces, sampled with seed {seed}")
+    if target is not None:
+        plot_spectrum(result).save(target)
+        err_console.print(f"wrote {target}")
+    config = {"params": str(params), "data": data, "loss": loss, "method": method, "k": k, "tol": tol,
+              "max_pieces": max_pieces, "seed": seed}
+    _write_json(json_path, {"cellscape_version": __version__, "command": "spectrum", "config": config,
+                            "dataset": dataset.to_dict(), **result.to_dict()})
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``cellscape`` command: exit status 0 on success, 2 on bad input, no tracebacks.
 

@@ -25,6 +25,8 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
 from fractions import Fraction
 from typing import Any
 
@@ -168,8 +170,10 @@ def line_restriction(
         InvalidInputError: for bad shapes or an empty interval.
 
     Notes:
-        Each segment costs one exact polynomial forward pass, :math:`O(n \\sum_l d_l d_{l-1})` polynomial
-        products of degree at most ``L``, and a root isolation per pre-activation and breakpoint.
+        One exact polynomial forward pass per sample at the start, and one more for each sample at each of its own
+        kinks (the other samples' polynomials do not change there): :math:`O((n + K) \\sum_l d_l d_{l-1})`
+        polynomial products of degree at most ``L`` for :math:`K` kinks, a root isolation per pre-activation
+        and breakpoint of each such pass, and a heap of pending kinks.
     """
     func = "line_restriction"
     loss = parse_loss(loss)
@@ -194,65 +198,84 @@ def line_restriction(
                [flint.fmpq(s.numerator, s.denominator) for s in a.slopes],
                [flint.fmpq(c.numerator, c.denominator) for c in a.intercepts]) for a in acts]
 
-    def sweep_segment(t0: flint.fmpq):
-        """Pre-activation polynomials with the pieces holding just after t0; the risk polynomial; next kinks."""
+    def sweep_sample(i: int, t0: flint.fmpq):
+        """Sample ``i``'s loss polynomial with the pieces holding just after t0, and its kinks after t0."""
         candidates = []
-        total = _poly(0)
-        for i in range(n):
-            a = [_poly(Xq[i, j]) for j in range(Xq.ncols())]
-            for l, (Wp, bp) in enumerate(layers):
-                z = []
-                for k in range(len(Wp)):
-                    acc = bp[k] if bp is not None else _poly(0)
-                    for j, w in enumerate(Wp[k]):
-                        acc = acc + w * a[j]
-                    z.append(acc)
-                if l == len(layers) - 1:
-                    a = z
-                    break
-                bps, slopes, intercepts = tables[l]
-                nxt = []
-                for k, zk in enumerate(z):
-                    piece = 0
-                    for q, p in enumerate(bps):
-                        shifted = zk - p
-                        if _side(shifted, t0) > 0:
-                            piece = q + 1
-                        for root in _roots_after(shifted, t0, hi):
-                            candidates.append((root, l + 1, k, i, q))
-                    nxt.append(zk * slopes[piece] + intercepts[piece])
-                a = nxt
-            yi = [Yq[i, j] for j in range(Yq.ncols())]
-            pieces = [0] * max(1, len(a)) if loss.is_piecewise else []
-            if loss.name is LossName.HUBER:
-                d = flint.fmpq(loss.delta.numerator, loss.delta.denominator)
-                for j in range(len(a)):
-                    r = a[j] - yi[j]
-                    pieces[j] = 0 if _side(r + d, t0) < 0 else (2 if _side(r - d, t0) > 0 else 1)
-            for unit, column, functional in _loss_functionals(loss, a, yi):
-                if loss.name is not LossName.HUBER:
-                    if loss.name is LossName.CRAMMER_SINGER:
-                        raise CellscapeError("line_restriction does not follow Crammer-Singer kinks")
-                    pieces[column] = 1 if _side(functional, t0) > 0 else 0
-                for root in _roots_after(functional, t0, hi):
-                    candidates.append((root, arch.n_layers, unit, i, -1))
-            total = total + loss.restricted_exact(a, yi, pieces)
-        return total / n, candidates
+        a = [_poly(Xq[i, j]) for j in range(Xq.ncols())]
+        for l, (Wp, bp) in enumerate(layers):
+            z = []
+            for k in range(len(Wp)):
+                acc = bp[k] if bp is not None else _poly(0)
+                for j, w in enumerate(Wp[k]):
+                    acc = acc + w * a[j]
+                z.append(acc)
+            if l == len(layers) - 1:
+                a = z
+                break
+            bps, slopes, intercepts = tables[l]
+            nxt = []
+            for k, zk in enumerate(z):
+                piece = 0
+                for q, p in enumerate(bps):
+                    shifted = zk - p
+                    if _side(shifted, t0) > 0:
+                        piece = q + 1
+                    for root in _roots_after(shifted, t0, hi):
+                        candidates.append((root, l + 1, k, i, q))
+                nxt.append(zk * slopes[piece] + intercepts[piece])
+            a = nxt
+        yi = [Yq[i, j] for j in range(Yq.ncols())]
+        pieces = [0] * max(1, len(a)) if loss.is_piecewise else []
+        if loss.name is LossName.HUBER:
+            d = flint.fmpq(loss.delta.numerator, loss.delta.denominator)
+            for j in range(len(a)):
+                r = a[j] - yi[j]
+                pieces[j] = 0 if _side(r + d, t0) < 0 else (2 if _side(r - d, t0) > 0 else 1)
+        for unit, column, functional in _loss_functionals(loss, a, yi):
+            if loss.name is not LossName.HUBER:
+                if loss.name is LossName.CRAMMER_SINGER:
+                    raise CellscapeError("line_restriction does not follow Crammer-Singer kinks")
+                pieces[column] = 1 if _side(functional, t0) > 0 else 0
+            for root in _roots_after(functional, t0, hi):
+                candidates.append((root, arch.n_layers, unit, i, -1))
+        return loss.restricted_exact(a, yi, pieces), candidates
 
+    # Only the samples that cross a kink change their polynomials there, so each sample is swept once at the start
+    # and again only after its own kinks; the pending kinks of all samples wait in a heap (lower bound first),
+    # entries of an older sweep of their sample skipped.
+    polys: list[flint.fmpq_poly] = []
+    version = [0] * n
+    heap: list[tuple[float, float, int, int, int, tuple]] = []
+    order = itertools.count()
+
+    def push(i: int, candidates: list) -> None:
+        for c in candidates:
+            heapq.heappush(heap, (c[0][1], c[0][2], next(order), i, version[i], c))
+
+    for i in range(n):
+        poly, candidates = sweep_sample(i, lo)
+        polys.append(poly)
+        push(i, candidates)
+    total = sum(polys, _poly(0))
     kinks: list[Kink] = []
     segments: list[LineSegment] = []
-    t0 = lo
     start: Fraction | float = fmpq_to_fraction(lo)
     while True:
-        poly, candidates = sweep_segment(t0)
+        poly = total / n
         coefficients = tuple(fmpq_to_fraction(poly[e]) for e in range(poly.degree() + 1)) or (Fraction(0),)
-        if not candidates:
+        while heap and heap[0][4] != version[heap[0][3]]:
+            heapq.heappop(heap)
+        if not heap:
             segments.append(LineSegment(start, fmpq_to_fraction(hi), coefficients))
             break
-        first = min(candidates, key=lambda c: (c[0][1], c[0][2]))
+        first = heap[0][5]
         (exact_root, low, high), layer, unit, sample, breakpoint = first
         at = fmpq_to_fraction(exact_root) if exact_root is not None else 0.5 * (low + high)
-        same = [c for c in candidates if c[0][1] <= high and c[0][2] >= low]  # every crossing at this t
+        same = []  # every crossing at this t (its interval meets the first's)
+        while heap and heap[0][0] <= high:
+            entry = heapq.heappop(heap)
+            if entry[4] == version[entry[3]]:
+                same.append(entry[5])
         for (r, l2, h2), layer2, unit2, sample2, bp2 in same:
             kinks.append(Kink(fmpq_to_fraction(r) if r is not None else 0.5 * (l2 + h2), r is not None,
                               (l2, h2), layer2, unit2, sample2, bp2))
@@ -262,13 +285,19 @@ def line_restriction(
         if exact_root is not None:
             t0 = exact_root
         else:  # a rational point past this root and before the next one
-            later = [c[0][1] for c in candidates if c[0][1] > high]
+            later = [e[0] for e in heap if e[4] == version[e[3]]]
             upper = flint.fmpq(*Fraction(high).limit_denominator(10**12).as_integer_ratio())
             while upper <= flint.fmpq(*Fraction(high).as_integer_ratio()):
                 upper += flint.fmpq(1, 10**12)
             if later and float(upper) >= min(later):
                 raise CellscapeError("two kinks of the line are too close to separate at 1e-12")
             t0 = upper
+        for i in sorted({c[3] for c in same}):
+            version[i] += 1
+            poly_i, candidates = sweep_sample(i, t0)
+            total = total - polys[i] + poly_i
+            polys[i] = poly_i
+            push(i, candidates)
         start = at
     return LineRestriction(tuple(sorted(kinks, key=lambda k: (float(k.t), k.layer, k.unit, k.sample))),
                            tuple(segments))

@@ -201,8 +201,8 @@ def slice_1d(arch: Architecture, path: Any, X: Any, y: Any, *, direction: Any = 
         t_range: ``(t_min, t_max)`` along a direction.
         loss: the loss specification.
         resolution: float curve points per path segment (or along the direction).
-        exact: also compute the exact kinks and pieces (:func:`cellscape.lines.line_restriction`; its cost grows
-            with the number of kinks times the data, see its Notes).
+        exact: also compute the exact kinks and pieces (:func:`cellscape.lines.line_restriction`, in rationals;
+            its cost grows with the samples plus the kinks, see its Notes).
         max_kinks: passed to ``line_restriction``.
 
     Returns:
