@@ -79,10 +79,12 @@ def test_plane_values_and_cells_equal_the_slow_reference(loss, y):
     assert plane.n_cells > 3  # the window crosses boundaries, so the comparison is not trivial
 
 
-def test_first_layer_lines_separate_the_cells_they_cause():
+@pytest.mark.parametrize("through_points", [False, True])  # random directions have no bias part; points do
+def test_first_layer_lines_separate_the_cells_they_cause(through_points):
     arch = mlp(2, [3], 1)
     theta = init_params(arch, seed=4)
-    plane = slice_2d(arch, theta, X, Y, resolution=15, span=(-3, 3, -3, 3), seed=1)
+    others = dict(points=[init_params(arch, seed=5), init_params(arch, seed=6)]) if through_points else {}
+    plane = slice_2d(arch, theta, X, Y, resolution=15, span=(-3, 3, -3, 3), seed=1, **others)
     A, B = np.meshgrid(plane.alpha, plane.beta)
     signs = np.sign(plane.lines[:, :1] + plane.lines[:, 1:2] * A.ravel() + plane.lines[:, 2:] * B.ravel())
     # one hidden layer and the squared loss: the cell of a point is exactly its side of every line
@@ -242,3 +244,33 @@ def test_slice_command_bad_input_exits_2(saved, capsys, extra, needle, tmp_path,
     monkeypatch.chdir(tmp_path)
     code, _, err = run_cli(["slice", *map(str, saved[:2]), "--data", "builtin:three-point", *extra], capsys)
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# -------------------------------------------------------------------------------------------------- plots
+def test_plots_draw_what_the_slices_hold(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from cellscape.plots.slices import plot_slice_1d, plot_slice_2d
+
+    arch = mlp(2, [3], 1)
+    path = [init_params(arch, seed=s) for s in (0, 1, 2)]
+    line = slice_1d(arch, path, X, Y, resolution=11)
+    fig, ax = plt.subplots()
+    drawn = plot_slice_1d(line, ax=ax, labels=["a", "b", "c"])
+    assert drawn.ax is ax and len(drawn.curve.get_segments()) == line.t.size - 1
+    assert np.allclose(drawn.kinks.get_xdata(), [float(k.t) for k in line.kinks])
+    assert np.allclose(drawn.points.get_xdata(), line.breaks)
+    with pytest.raises(InvalidInputError, match="`labels`"):
+        plot_slice_1d(line, labels=["a"])
+    direction = slice_1d(arch, path[0], X, Y, direction=path[1], resolution=11)
+    assert plot_slice_1d(direction).points is None
+    plane = slice_2d(arch, path[0], X, Y, points=path[1:], resolution=15)
+    drawn2 = plot_slice_2d(plane)
+    assert np.array_equal(drawn2.cells.get_array(), plane.cells) and len(drawn2.marks) == 3
+    assert drawn2.boundaries is None and drawn2.lines is not None  # one hidden layer: the exact lines are all
+    deep = mlp(2, [3, 2], 1)
+    deep_plane = plot_slice_2d(slice_2d(deep, init_params(deep, seed=0), X, Y, resolution=15))
+    assert deep_plane.boundaries is not None
+    for suffix in ("png", "svg"):
+        assert drawn2.save(tmp_path / f"plane.{suffix}").stat().st_size > 0
+    plt.close("all")

@@ -171,6 +171,8 @@ class Slice1D:
             direction), or ``None``.
         piece_segment: for each piece, the index of the path segment it lies on.
         loss: the loss's specification.
+        along_path: through given points (``t`` a distance) rather than along a direction (``t`` its
+            coefficient).
     """
 
     t: np.ndarray
@@ -181,10 +183,12 @@ class Slice1D:
     pieces: tuple[LineSegment, ...] | None
     piece_segment: tuple[int, ...] | None
     loss: str
+    along_path: bool
 
     @property
     def n_cells(self) -> int:
-        return int(self.cells.max()) + 1 if self.cells.size else 0
+        """The number of distinct cells seen on the grid."""
+        return int(self.cells.max()) + 1
 
 
 def slice_1d(arch: Architecture, path: Any, X: Any, y: Any, *, direction: Any = None, t_range: tuple = (-1.0, 1.0),
@@ -262,7 +266,7 @@ def slice_1d(arch: Architecture, path: Any, X: Any, y: Any, *, direction: Any = 
             owner += [i] * len(restriction.segments)
         kinks, pieces, piece_segment = tuple(kinks_list), tuple(pieces_list), tuple(owner)
     return Slice1D(t=t, risk=risk, cells=_labels(np.concatenate(codes)), breaks=breaks, kinks=kinks, pieces=pieces,
-                   piece_segment=piece_segment, loss=loss_obj.spec)
+                   piece_segment=piece_segment, loss=loss_obj.spec, along_path=direction is None)
 
 
 # ------------------------------------------------------------------------------------------------------ 2-D
@@ -445,15 +449,16 @@ def slice_2d(arch: Architecture, params: Any, X: Any, y: Any, *, directions: Any
 
 def _first_layer_lines(arch: Architecture, theta, d1, d2, X) -> np.ndarray:
     """Rows ``(c, c_alpha, c_beta)``: where a first-layer pre-activation meets a breakpoint on the plane."""
-    Z = [_first_layer(arch, v, X, bias=i == 0) for i, v in enumerate((theta, d1, d2))]
+    Z = [_first_layer(arch, v, X) for v in (theta, d1, d2)]
     bps = [float(p) for p in arch.activations[0].breakpoints] if arch.activations else []
     rows = [np.stack([(Z[0] - p).ravel(), Z[1].ravel(), Z[2].ravel()], axis=1) for p in bps]
     out = np.concatenate(rows) if rows else np.zeros((0, 3))
     return out[(out[:, 1] != 0) | (out[:, 2] != 0)]
 
 
-def _first_layer(arch: Architecture, flat: np.ndarray, X: np.ndarray, *, bias: bool = True) -> np.ndarray:
-    """``X W_1^T + b_1`` of a flat vector, ``(n, d_1)`` (the bias of a direction enters like any parameter)."""
+def _first_layer(arch: Architecture, flat: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``X W_1^T + b_1`` of a flat vector, ``(n, d_1)`` (a direction's bias enters like any parameter: the
+    pre-activations are linear in the parameters)."""
     w_at, rows, cols, b_at = _blocks(arch)[0]
     Z = X @ flat[w_at:w_at + rows * cols].reshape(rows, cols).T
     return Z + flat[b_at:b_at + rows] if b_at is not None else Z
@@ -517,7 +522,7 @@ def _evaluate_plane(arch: Architecture, loss: Loss, theta, d1, d2, X, y, A, B, *
     """Risk ``(G,)`` and pattern codes ``(G, 2)`` at the plane points ``(A[g], B[g])``, chunk by chunk (the last
     chunk padded, so every code is summed by the same compiled reduction)."""
     n = X.shape[0]
-    Z = [jnp.asarray(_first_layer(arch, v, X, bias=True)) for v in (theta, d1, d2)]
+    Z = [jnp.asarray(_first_layer(arch, v, X)) for v in (theta, d1, d2)]
     deeper = _deeper_layers(arch, (theta, d1, d2))
     n_loss = int(np.asarray(loss.pieces(np.zeros((n, arch.d_out)), y)).shape[-1])
     tables = tuple(jnp.asarray(t) for t in _code_tables(arch, n, n_loss))

@@ -57,7 +57,7 @@ def plot_slice_1d(line: Slice1D, *, ax: Any = None, labels: Any = None, log: boo
     Args:
         line: a :class:`~cellscape.slices.Slice1D`.
         ax: the axes to draw on (default: a new figure).
-        labels: names of the path's points (default ``theta_0, theta_1, ...``; along a direction none).
+        labels: names of the path's points (default ``theta_0, theta_1, ...``; not used along a direction).
         log: a logarithmic risk axis.
         title: the title (default none).
 
@@ -85,8 +85,7 @@ def plot_slice_1d(line: Slice1D, *, ax: Any = None, labels: Any = None, log: boo
         kinks = ax.plot(kt, np.interp(kt, line.t, risk), linestyle="none", marker="|", markersize=7, color="0.2",
                         label=f"kinks ({len(kt)}, exact)")[0]
     points = None
-    along_path = line.piece_segment is None or len(line.breaks) != 2 or labels is not None
-    if along_path and line.breaks:
+    if line.along_path:
         n_points = len(line.breaks)
         names = [f"$\\theta_{i}$" for i in range(n_points)] if labels is None else list(labels)
         if len(names) != n_points:
@@ -97,8 +96,7 @@ def plot_slice_1d(line: Slice1D, *, ax: Any = None, labels: Any = None, log: boo
             ax.annotate(name, (x, r), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=FONT_SIZE)
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel("distance along the path" if labels is not None or len(line.breaks) > 2 else "t",
-                  fontsize=FONT_SIZE)
+    ax.set_xlabel("distance along the path" if line.along_path else "t (along the direction)", fontsize=FONT_SIZE)
     ax.set_ylabel(f"risk ({line.loss})", fontsize=FONT_SIZE)
     if kinks is not None:
         ax.legend(fontsize=FONT_SIZE - 1, frameon=False)
