@@ -73,3 +73,17 @@ def save_figure(ax: Any, path: str | os.PathLike[str], *, dpi: int = 300, func: 
     target = figure_path(path, func=func)
     ax.figure.savefig(target, dpi=check_int(dpi, name="dpi", func=func, minimum=1))
     return target
+
+
+class SavedFigure:
+    """What every plot result shares (a frozen dataclass with an ``ax`` field): :meth:`save`."""
+
+    ax: Any
+
+    def save(self, path: str | os.PathLike[str], *, dpi: int = 300) -> Path:
+        """Write the figure to a ``.png`` or ``.svg`` file and return its path.
+
+        Raises:
+            InvalidInputError: for another suffix, a missing directory or a bad ``dpi``.
+        """
+        return save_figure(self.ax, path, dpi=dpi, func=f"{type(self).__name__}.save")

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cellscape._validation import check_enum, check_int, invalid
 from cellscape.input_regions import LinearRegions
-from cellscape.plots._axes import FONT_SIZE, axes, save_figure
+from cellscape.plots._axes import FONT_SIZE, SavedFigure, axes
 
 __all__ = ["RegionColoring", "RegionsPlot", "plot_regions"]
 
@@ -38,7 +36,7 @@ class RegionColoring(str, enum.Enum):
 
 
 @dataclasses.dataclass(frozen=True)
-class RegionsPlot:
+class RegionsPlot(SavedFigure):
     """What :func:`plot_regions` drew.
 
     Attributes:
@@ -58,13 +56,6 @@ class RegionsPlot:
     pattern_changes: Any
     colorbar: Any
 
-    def save(self, path: str | os.PathLike[str], *, dpi: int = 300) -> Path:
-        """Write the figure to a ``.png`` or ``.svg`` file and return its path.
-
-        Raises:
-            InvalidInputError: for another suffix or a missing directory.
-        """
-        return save_figure(self.ax, path, dpi=dpi, func="RegionsPlot.save")
 
 
 def plot_regions(

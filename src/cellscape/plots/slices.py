@@ -19,14 +19,12 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cellscape._validation import check_int, invalid
-from cellscape.plots._axes import FONT_SIZE, axes, save_figure
+from cellscape.plots._axes import FONT_SIZE, SavedFigure, axes
 from cellscape.slices import Slice1D, Slice2D
 
 __all__ = ["Slice1DPlot", "plot_slice_1d", "Slice2DPlot", "plot_slice_2d"]
@@ -36,7 +34,7 @@ CELL_COLORMAP = "tab20"
 
 
 @dataclasses.dataclass(frozen=True)
-class Slice1DPlot:
+class Slice1DPlot(SavedFigure):
     """What :func:`plot_slice_1d` drew: the axes, the risk curve (a ``LineCollection``, one segment per grid
     step, coloured by cell), the kink markers (``None`` without exact kinks) and the path's point markers."""
 
@@ -45,9 +43,6 @@ class Slice1DPlot:
     kinks: Any
     points: Any
 
-    def save(self, path: str | os.PathLike[str], *, dpi: int = 300) -> Path:
-        """Write the figure to a ``.png`` or ``.svg`` file and return its path."""
-        return save_figure(self.ax, path, dpi=dpi, func="Slice1DPlot.save")
 
 
 def plot_slice_1d(line: Slice1D, *, ax: Any = None, labels: Any = None, log: bool = False,
@@ -106,7 +101,7 @@ def plot_slice_1d(line: Slice1D, *, ax: Any = None, labels: Any = None, log: boo
 
 
 @dataclasses.dataclass(frozen=True)
-class Slice2DPlot:
+class Slice2DPlot(SavedFigure):
     """What :func:`plot_slice_2d` drew: the axes, the cell image (``AxesImage`` of the cell labels), the image of
     the grid's cell changes (``None`` when the exact lines are every boundary), the exact first-layer lines (a
     ``LineCollection`` or ``None``), the risk contours (``QuadContourSet``) and the marks."""
@@ -118,9 +113,6 @@ class Slice2DPlot:
     contours: Any
     marks: tuple[Any, ...]
 
-    def save(self, path: str | os.PathLike[str], *, dpi: int = 300) -> Path:
-        """Write the figure to a ``.png`` or ``.svg`` file and return its path."""
-        return save_figure(self.ax, path, dpi=dpi, func="Slice2DPlot.save")
 
 
 def plot_slice_2d(plane: Slice2D, *, ax: Any = None, levels: int = 12, log: bool = True, max_lines: int = 200,

@@ -14,21 +14,19 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cellscape._validation import check_float, check_int, invalid
-from cellscape.plots._axes import FONT_SIZE, axes, save_figure
+from cellscape.plots._axes import FONT_SIZE, SavedFigure, axes
 from cellscape.spectrum import HessianSpectrum
 
 __all__ = ["SpectrumPlot", "plot_spectrum"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class SpectrumPlot:
+class SpectrumPlot(SavedFigure):
     """What :func:`plot_spectrum` drew.
 
     Attributes:
@@ -48,9 +46,6 @@ class SpectrumPlot:
     title: str
     linthresh: float
 
-    def save(self, path: str | os.PathLike[str], *, dpi: int = 300) -> Path:
-        """Write the figure to a ``.png`` or ``.svg`` file and return its path."""
-        return save_figure(self.ax, path, dpi=dpi, func="SpectrumPlot.save")
 
 
 def _short(label: str, limit: int = 36) -> str:
