@@ -666,8 +666,9 @@ def _parse_numbers(text: str, *, name: str, func: str) -> list[float]:
 @app.command("slice")
 def slice_(
     params: Annotated[list[Path], typer.Argument(help="Parameter files (.npz W1, b1, ... or a torch .pt state "
-                                                 "dict): one (random directions), two (the segment between them), "
-                                                 "three (their plane, or with --dim 1 the path) or more (a path).")],
+                                                 "dict; of a batch, the first network): one (random directions), "
+                                                 "two (the segment between them), three (their plane, or with "
+                                                 "--dim 1 the path) or more (a path).")],
     data: Annotated[str, typer.Option(help="Dataset: a .npz/.csv file or builtin:NAME.")] = "builtin:nonaffine",
     dim: Annotated[int | None, typer.Option(help="1 (a line or path) or 2 (a plane); default 2 for one or three "
                                             "points, else 1.")] = None,
