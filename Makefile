@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test test-mc bench lint clean
+.PHONY: install browser demo test test-mc bench lint clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,19 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/cellscape survey
 
-test: $(STAMP)
+# The report tests load the HTML report in headless Chromium: Debian's chromium and chromium-driver, installed
+# here when missing (as root, or through sudo).
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if ! command -v apt-get >/dev/null; then \
+	    echo "make test needs Chromium and ChromeDriver on PATH (Debian: apt-get install chromium chromium-driver)" >&2; \
+	    exit 1; fi; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium chromium-driver >/dev/null; \
+	fi
+
+test: $(STAMP) browser
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not montecarlo"
 
 test-mc: $(STAMP)

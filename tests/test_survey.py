@@ -110,6 +110,22 @@ def test_distinct_minima_group_runs_whose_predictions_agree(three_point):
     assert result.minima[0].risk < 1e-12 and result.minima[0].on_boundary
 
 
+def test_distinct_minima_carry_their_representative_through_json(three_point):
+    data, result = three_point
+    arch, trained = _endpoints(THREE_POINT, data)
+    payload = json.loads(json.dumps(result.to_dict()))
+    for m, stored in zip(result.minima, payload["minima"]):
+        assert m.representative == min(m.runs, key=lambda b: (result.runs[b].risk, b))
+        layers = [(np.array(W), np.array(b)) for W, b in stored["params"]]
+        for (W, b), (W_run, b_run) in zip(layers, trained.params[m.representative].layers()):
+            np.testing.assert_array_equal(W, np.asarray(W_run)[0])  # bit for bit after the JSON round trip
+            np.testing.assert_array_equal(b, np.asarray(b_run)[0])
+        assert cs.risk(arch, layers, data.X, data.y)[0] == m.risk
+        assert stored["certificate"]["status"] == result.runs[m.representative].status
+        assert (stored["certificate"]["n_ties"] > 0) == result.runs[m.representative].on_boundary
+        assert "ties" not in stored["certificate"]
+
+
 def test_rescaled_and_permuted_copy_is_the_same_minimum(three_point):
     data, result = three_point
     arch, trained = _endpoints(THREE_POINT, data)

@@ -62,6 +62,7 @@ from cellscape.patterns import (
     activation_pattern_exact as activation_pattern_exact,
     certified_radius as certified_radius,
 )
+from cellscape.report import SurveyReport as SurveyReport, survey_report as survey_report
 from cellscape.slices import (
     Slice1D as Slice1D,
     Slice2D as Slice2D,
@@ -70,7 +71,7 @@ from cellscape.slices import (
     slice_2d as slice_2d,
 )
 from cellscape.spectrum import HessianSpectrum as HessianSpectrum, hessian_spectrum as hessian_spectrum
-from cellscape.survey import SurveyConfig as SurveyConfig, run_survey as run_survey
+from cellscape.survey import SurveyConfig as SurveyConfig, load_survey as load_survey, run_survey as run_survey
 from cellscape.torch_bridge import (  # torch itself is imported only when these are called
     from_state_dict as from_state_dict,
     from_torch as from_torch,
@@ -100,7 +101,9 @@ __all__ = [
     # certificates
     "Certificate", "CertificateStatus", "certify",
     # training and the survey
-    "TrainingResult", "gradient_descent", "SurveyConfig", "run_survey",
+    "TrainingResult", "gradient_descent", "SurveyConfig", "run_survey", "load_survey",
+    # the survey's HTML report
+    "SurveyReport", "survey_report",
     # errors
     "CellscapeError", "InvalidInputError", "MissingExtraError", "ExactArithmeticError",
 ]

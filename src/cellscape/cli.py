@@ -44,13 +44,13 @@ def _parse_widths(text: str) -> tuple[int, ...]:
     return widths
 
 
-def _write_json(path: Path | None, payload: dict[str, Any]) -> None:
+def _write_json(path: Path | None, payload: dict[str, Any], *, name: str = "--json") -> None:
     if path is None:
         return
     try:
         path.write_text(json.dumps(payload, indent=2) + "\n")
     except OSError as err:
-        raise InvalidInputError(f"`--json` of `cellscape` must be a writable file. Got {str(path)!r} "
+        raise InvalidInputError(f"`{name}` of `cellscape` must be a writable file. Got {str(path)!r} "
                                 f"({err.strerror}) instead.") from None
     err_console.print(f"wrote {path}")
 
@@ -113,9 +113,15 @@ def survey(
     max_groups: Annotated[int, typer.Option(help="Print at most this many risk groups and minima.")] = 20,
     show_runs: Annotated[bool, typer.Option("--show-runs", help="Also print one row per run.")] = False,
     json_path: JsonOption = None,
+    report: Annotated[Path | None, typer.Option(help="Also write DIR/survey.json and the HTML report "
+                                                "DIR/report.html (see cellscape report).")] = None,
 ) -> None:
     """Train many networks at once, certify where they end, and group the endpoints by risk and by function."""
     from cellscape.survey import SurveyConfig, run_survey
+
+    if report is not None and report.exists() and not report.is_dir():
+        raise InvalidInputError(f"`--report` of `cellscape survey` must be a directory. Got {str(report)!r}, a "
+                                "file, instead.")
 
     config = SurveyConfig(data=data, hidden=_parse_widths(hidden), activation=activation, loss=loss, runs=runs,
                           steps=steps, lr=lr, gtol=gtol, seed=seed, risk_rtol=rtol, optimizer=optimizer,
@@ -168,7 +174,64 @@ def survey(
     n_div = sum(r.diverged for r in result.runs)
     if n_div:
         console.print(f"[yellow]{n_div} run(s) diverged (non-finite step); their last finite point is shown")
-    _write_json(json_path, result.to_dict())
+    payload = result.to_dict()
+    _write_json(json_path, payload)
+    if report is not None:
+        _make_dir(report, "--report", "cellscape survey")
+        _write_json(report / "survey.json", payload, name="--report")
+        _write_report(payload, report / "report.html", name="--report", func="cellscape survey")
+
+
+def _make_dir(path: Path, name: str, func: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InvalidInputError(f"`{name}` of `{func}` must be a directory that can be made. Got {str(path)!r} "
+                                f"({err.strerror}) instead.") from None
+
+
+def _write_report(payload: dict[str, Any], target: Path, *, name: str, func: str, **options: Any) -> None:
+    """Build the HTML report of a survey with a progress bar and write it to ``target``."""
+    from cellscape.report import survey_report
+
+    with _progress() as bar:
+        task = bar.add_task("report figures", total=None)
+        built = survey_report(payload, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                              **options)
+    try:
+        built.write(target)
+    except InvalidInputError:
+        raise InvalidInputError(f"`{name}` of `{func}` must name a writable file. Got {str(target)!r} "
+                                "instead.") from None
+    for note in built.notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
+    err_console.print(f"wrote {target} ({len(built.figures)} figures)")
+
+
+@app.command("report")
+def report_(
+    survey_json: Annotated[Path, typer.Argument(help="The survey's JSON (cellscape survey --json FILE).")],
+    out: Annotated[Path, typer.Option(help="The HTML page to write.")] = Path("report.html"),
+    max_minima: Annotated[int, typer.Option(help="Slice through at most this many minima (the lowest).")] = 4,
+    resolution: Annotated[int, typer.Option(help="Grid points per axis of the planes.")] = 61,
+    span: Annotated[float, typer.Option(help="The planes reach this far along each filter-normalised "
+                                        "direction.")] = 0.5,
+    atlas: Annotated[bool, typer.Option("--atlas/--no-atlas", help="Add the atlas where it applies (one hidden "
+                                        "layer, one output, squared loss).")] = True,
+    atlas_cells: Annotated[int, typer.Option(help="Enumerate the atlas up to this many cells, else sample as "
+                                             "many.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Seed of the planes' directions, valley samples and atlas "
+                                      "sampling.")] = 0,
+) -> None:
+    """Write a survey's HTML report: summary, minima with certificates, slices, valleys, atlas; one file."""
+    from cellscape.survey import load_survey
+
+    payload = load_survey(survey_json, name="SURVEY_JSON", func="cellscape report")
+    if out.suffix.lower() not in (".html", ".htm") or not out.parent.is_dir():
+        raise InvalidInputError(f"`--out` of `cellscape report` must be an .html file in an existing directory. "
+                                f"Got {str(out)!r} instead.")
+    _write_report(payload, out, name="--out", func="cellscape report", max_minima=max_minima,
+                  resolution=resolution, span=span, atlas=atlas, atlas_cells=atlas_cells, seed=seed)
 
 
 @app.command()

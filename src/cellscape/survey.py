@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import math
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +35,7 @@ from cellscape.certify import Certificate, CertificateStatus, certify
 from cellscape.data import Dataset, load_data
 from cellscape.exceptions import InvalidInputError
 from cellscape.losses import parse_loss
-from cellscape.networks import Architecture, forward, init_params, mlp
+from cellscape.networks import Architecture, Params, forward, init_params, mlp
 from cellscape.patterns import DEFAULT_TIE_TOL, activation_pattern, certified_radius
 from cellscape.statistics import Rate, rate
 from cellscape.training import TrainConfig, train
@@ -47,6 +50,9 @@ __all__ = [
     "run_survey",
     "group_by_function",
     "dead_units",
+    "as_survey_dict",
+    "load_survey",
+    "config_from_dict",
 ]
 
 
@@ -235,6 +241,11 @@ class DistinctMinimum:
         on_boundary: some run reached it at a point with ties (a non-differentiable point).
         valley_dimension: the largest valley dimension its certificates report, ``None`` when none does.
         runs: the indices of its runs.
+        representative: its lowest-risk run (the lowest index among equal risks).
+        certificate: the representative's certificate (:meth:`cellscape.certify.Certificate.to_dict`, without the
+            list of ties; ``n_ties`` counts them).
+        params: the representative's parameters as JSON-ready layers ``[[W, b], ...]`` (``b`` ``None`` without
+            bias): floats written by ``json`` read back bit for bit, so a report can slice through the minimum.
     """
 
     index: int
@@ -244,6 +255,9 @@ class DistinctMinimum:
     on_boundary: bool
     valley_dimension: int | None
     runs: tuple[int, ...]
+    representative: int = -1
+    certificate: dict[str, Any] = dataclasses.field(default_factory=dict)
+    params: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,6 +320,65 @@ class SurveyResult:
             "constructed": list(self.constructed),
             "runs": [dataclasses.asdict(r) for r in self.runs],
         })
+
+
+def as_survey_dict(survey: Any, *, name: str = "survey", func: str = "as_survey_dict") -> dict[str, Any]:
+    """The JSON form of a survey: a :class:`SurveyResult`'s :meth:`~SurveyResult.to_dict`, or a mapping that is
+    one already (what ``cellscape survey --json`` writes), checked to say ``"command": "survey"``.
+
+    Raises:
+        InvalidInputError: naming ``name`` for anything else.
+
+    Examples:
+        >>> as_survey_dict({"command": "atlas"})
+        Traceback (most recent call last):
+        ...
+        cellscape.exceptions.InvalidInputError: `survey` of `as_survey_dict` must be a survey result or its JSON \
+form (cellscape survey --json). Got a JSON object with command 'atlas' instead.
+    """
+    if isinstance(survey, SurveyResult):
+        return survey.to_dict()
+    if not isinstance(survey, dict) or survey.get("command") != "survey":
+        got = (f"a JSON object with command {survey.get('command')!r}" if isinstance(survey, dict)
+               else type(survey).__name__)
+        raise invalid(name, func, "a survey result or its JSON form (cellscape survey --json)", got, raw=True)
+    return survey
+
+
+def load_survey(path: str | os.PathLike[str], *, name: str = "path", func: str = "load_survey") -> dict[str, Any]:
+    """Read the JSON file that ``cellscape survey --json`` wrote (checked as in :func:`as_survey_dict`).
+
+    Raises:
+        InvalidInputError: naming ``name`` for a missing or unreadable file, bad JSON or another command's
+            output.
+    """
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise invalid(name, func, "a readable survey JSON file", f"{str(path)!r} ({err.strerror})",
+                      raw=True) from None
+    try:
+        payload = json.loads(text)
+    except ValueError as err:
+        raise invalid(name, func, "a survey JSON file", f"{str(path)!r}, which is not JSON ({err})",
+                      raw=True) from None
+    return as_survey_dict(payload, name=name, func=func)
+
+
+def config_from_dict(config: dict[str, Any], *, func: str = "config_from_dict") -> SurveyConfig:
+    """The :class:`SurveyConfig` of a survey's JSON ``config`` (keys it does not know are ignored).
+
+    Raises:
+        InvalidInputError: for a bad configuration.
+    """
+    if not isinstance(config, dict):
+        raise invalid("config", func, "the JSON object of a survey's configuration", type(config).__name__,
+                      raw=True)
+    known = {f.name for f in dataclasses.fields(SurveyConfig)}
+    values = {k: v for k, v in config.items() if k in known}
+    if "hidden" in values:
+        values["hidden"] = tuple(values["hidden"])
+    return SurveyConfig(**values)
 
 
 def _group_by_risk(risks: np.ndarray, rtol: float) -> np.ndarray:
@@ -407,8 +480,14 @@ def _categorize(certificates: list[Certificate | None], risks: np.ndarray, rtol:
     return categories
 
 
+def _layers_of(params: Params, b: int) -> tuple:
+    """Network ``b`` of a batch as JSON-ready layers ``[[W, b], ...]``."""
+    return tuple([np.asarray(W[b]).tolist(), None if bias is None else np.asarray(bias[b]).tolist()]
+                 for W, bias in params.numpy().layers())
+
+
 def _distinct_minima(runs: tuple[RunRecord, ...], certificates: list[Certificate | None],
-                     yhat: np.ndarray) -> tuple[DistinctMinimum, ...]:
+                     yhat: np.ndarray, params: Params) -> tuple[DistinctMinimum, ...]:
     """Group the certified minima (lowest risk first) by the function they compute on the data."""
     order = sorted((r.index for r in runs if r.category in (EndpointCategory.GLOBAL, EndpointCategory.SPURIOUS)),
                    key=lambda b: (runs[b].risk, b))
@@ -425,6 +504,9 @@ def _distinct_minima(runs: tuple[RunRecord, ...], certificates: list[Certificate
             on_boundary=any(runs[b].on_boundary for b in members),
             valley_dimension=max(valleys) if valleys else None,
             runs=tuple(sorted(members)),
+            representative=members[0],
+            certificate={k: v for k, v in certificates[members[0]].to_dict().items() if k != "ties"},
+            params=_layers_of(params, members[0]),
         ))
     return tuple(minima)
 
@@ -492,7 +574,7 @@ def run_survey(
         ))
     runs = tuple(records)
     counts = {c.value: sum(r.category is c for r in runs) for c in EndpointCategory}
-    minima = _distinct_minima(runs, certificates, np.asarray(forward(arch, trained.params, data.X)))
+    minima = _distinct_minima(runs, certificates, np.asarray(forward(arch, trained.params, data.X)), trained.params)
     groups = []
     for g in range(int(labels.max()) + 1):
         members = [r for r in runs if r.group == g]

@@ -1,8 +1,10 @@
 """The seed papers' constructions, each in a module named after its paper, and one registry over them."""
 
 from cellscape.constructions.he2020 import (
+    CellMinimumSet as CellMinimumSet,
     LinearRegionMinimum as LinearRegionMinimum,
     SpuriousWitness as SpuriousWitness,
+    cell_minimum_set as cell_minimum_set,
     linear_region_minimum as linear_region_minimum,
     linear_region_start as linear_region_start,
     valley_path as valley_path,
@@ -30,6 +32,7 @@ from cellscape.constructions.registry import (
 
 __all__ = [
     "LinearRegionMinimum", "SpuriousWitness", "linear_region_minimum", "linear_region_start", "valley_path",
+    "CellMinimumSet", "cell_minimum_set",
     "DeadPointMinimum", "cell_laplacian", "dead_point_minimum", "deep_linear_hinge",
     "MaxMinFormula", "max_min_representation", "compile_relu", "compile_with_activation", "GroupingMinimum",
     "grouping_minimum", "enumerate_groupings_1d",
