@@ -201,7 +201,7 @@ def survey_report(survey: Any, *, max_minima: int = 4, resolution: int = 61, spa
     data = config.load_dataset()
     arch = Architecture.from_dict(payload["architecture"])
     loss = parse_loss(config.loss)
-    minima = [m for m in payload["minima"]]
+    minima = list(payload["minima"])
     points = _stored_points(arch, minima, data, loss)
     shown = [i for i in range(len(minima)) if points[i] is not None][:max_minima]
     constructed = [c for c in payload.get("constructed", []) if "refused" not in c]
@@ -219,6 +219,8 @@ def survey_report(survey: Any, *, max_minima: int = 4, resolution: int = 61, spa
         _atlas(page, arch, data, loss, config, minima, atlas_cells=atlas_cells, seed=seed)
     page.add(f'<footer>cellscape {html.escape(str(payload.get("cellscape_version", "?")))}; '
              "every figure above is embedded in this file.</footer></body></html>")
+    page.total = len(page.figures)  # the plan counted figures that some sections may not draw
+    page.step()
     return SurveyReport(title=title, html="\n".join(page.parts), figures=tuple(page.figures), notes=tuple(page.notes))
 
 
