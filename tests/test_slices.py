@@ -123,6 +123,47 @@ def test_chunks_do_not_change_the_result():
     assert np.array_equal(chunked.cells, whole.cells)
 
 
+TARGETS_2 = np.stack([np.tanh(X[:, 0]), X[:, 1] ** 2], axis=1)
+CLASSES = (X[:, :1] > 0).astype(float) + (X[:, 1:] > 0.5)
+
+
+@pytest.mark.parametrize("arch, loss, y", [
+    (mlp(2, [4, 3], 2, activation=["leaky_relu:0.1", "pwl:-1,0.5:0.2,1,-0.5:0.1"], bias=[True, False, True]),
+     "huber:1", TARGETS_2),
+    (mlp(2, [5], 3, activation="hardtanh"), "crammer_singer", CLASSES),
+    (mlp(2, [4, 2], 1, activation=["abs", "identity"]), "absolute", Y),
+    (mlp(2, [], 1), "hinge", LABELS),  # no hidden layer: the first layer gives the outputs
+])
+def test_plane_with_other_activations_losses_and_biases_equals_the_slow_reference(arch, loss, y):
+    theta = init_params(arch, seed=3)
+    plane = slice_2d(arch, theta, X, y, loss=loss, resolution=(8, 9), span=(-2, 2, -2, 2), seed=1)
+    A, B = np.meshgrid(plane.alpha, plane.beta)
+    vectors = [plane.point(a, b) for a, b in zip(A.ravel(), B.ravel())]
+    expected = np.asarray(risk(arch, unflatten_params(arch, np.asarray(vectors)), X, y, loss=loss))
+    np.testing.assert_allclose(plane.risk.ravel(), expected, rtol=1e-12, atol=1e-14)
+    assert same_partition(plane.cells.ravel(), cell_keys(arch, vectors, loss, y))
+    assert plane.n_cells > 3
+
+
+def test_tasks_and_threads_do_not_change_a_bit_nor_blocked_products_the_cells(monkeypatch):
+    import cellscape.slices as slices
+
+    arch = mlp(2, [6, 5], 2)
+    theta = init_params(arch, seed=0)
+    whole = slice_2d(arch, theta, X, TARGETS_2, resolution=13, seed=2)
+    runs = [slice_2d(arch, theta, X, TARGETS_2, resolution=13, seed=2, chunk=c) for c in (1, 7, 1000)]
+    monkeypatch.setattr(slices, "_MAX_WORKERS", 1)  # one thread
+    runs.append(slice_2d(arch, theta, X, TARGETS_2, resolution=13, seed=2))
+    for run in runs:  # each point is computed by the same operations whatever its task and thread
+        assert np.array_equal(run.risk, whole.risk)
+        assert np.array_equal(run.cells, whole.cells)
+    assert whole.n_cells > 3
+    monkeypatch.setattr(slices, "_BLAS_BLOCK", 40)  # products in blocks of one sample (12 * 7 * 6 >= 40)
+    blocked = slice_2d(arch, theta, X, TARGETS_2, resolution=13, seed=2, chunk=5)
+    np.testing.assert_allclose(blocked.risk, whole.risk, rtol=1e-13, atol=0)  # BLAS may sum a row otherwise
+    assert np.array_equal(blocked.cells, whole.cells)
+
+
 @pytest.mark.parametrize("kwargs, needle", [
     ({"resolution": 1}, "`resolution`"),
     ({"span": (1, 0, 0, 1)}, "`span`"),
