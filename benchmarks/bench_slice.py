@@ -104,7 +104,7 @@ def _case(name: str, quick: bool) -> Case:
                 f"torch float64 copy: one forward pass per grid point (torch threads: {torch.get_num_threads()})",
                 run_baseline, 1, baseline=True, reducible=False),
         Variant("cellscape", f"cellscape.slices.slice_2d(resolution={res}): risk and cell of every grid point, "
-                "per-point BLAS products in threads", run_cellscape, 1, reducible=False),
+                "row sweep (numba), rows in threads", run_cellscape, 1, reducible=False),
     ]
     if name == "slice":
         import jax

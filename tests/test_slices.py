@@ -145,25 +145,6 @@ def test_plane_with_other_activations_losses_and_biases_equals_the_slow_referenc
     assert plane.n_cells > 3
 
 
-def test_tasks_and_threads_do_not_change_a_bit_nor_blocked_products_the_cells(monkeypatch):
-    import cellscape.slices as slices
-
-    arch = mlp(2, [6, 5], 2)
-    theta = init_params(arch, seed=0)
-    whole = slice_2d(arch, theta, X, TARGETS_2, resolution=13, seed=2)
-    runs = [slice_2d(arch, theta, X, TARGETS_2, resolution=13, seed=2, chunk=c) for c in (1, 7, 1000)]
-    monkeypatch.setattr(slices, "_MAX_WORKERS", 1)  # one thread
-    runs.append(slice_2d(arch, theta, X, TARGETS_2, resolution=13, seed=2))
-    for run in runs:  # each point is computed by the same operations whatever its task and thread
-        assert np.array_equal(run.risk, whole.risk)
-        assert np.array_equal(run.cells, whole.cells)
-    assert whole.n_cells > 3
-    monkeypatch.setattr(slices, "_BLAS_BLOCK", 40)  # products in blocks of one sample (12 * 7 * 6 >= 40)
-    blocked = slice_2d(arch, theta, X, TARGETS_2, resolution=13, seed=2, chunk=5)
-    np.testing.assert_allclose(blocked.risk, whole.risk, rtol=1e-13, atol=0)  # BLAS may sum a row otherwise
-    assert np.array_equal(blocked.cells, whole.cells)
-
-
 @pytest.mark.parametrize("kwargs, needle", [
     ({"resolution": 1}, "`resolution`"),
     ({"span": (1, 0, 0, 1)}, "`span`"),

@@ -8,16 +8,16 @@ along a path of points (a valley path, say) or along a direction. On a plane
 
 .. math::  \theta(\alpha, \beta) = \theta_0 + \alpha\, d_1 + \beta\, d_2
 
-:func:`slice_2d` evaluates the risk and the cell of every grid point. The first layer's pre-activations are affine
-in :math:`(\alpha, \beta)`, :math:`Z(\alpha, \beta) = (Z_0 + \beta Z_2) + \alpha Z_1` with :math:`Z_i = X W_i^\top +
-b_i`, so they are computed once per plane (the bracket once per grid row) and combined per point (the cell
-boundaries they cause are exact straight lines, :attr:`Slice2D.lines`); each later layer is one float64 matrix
-product per point with its weights there, :math:`(M_0 + \beta M_2) + \alpha M_1` for :math:`M = [W^\top; b]` (the
-bias row met by a column of ones). The points are shared, a task at a time, by a few threads: numpy and BLAS
-release the GIL, and every product is cut into blocks small enough that BLAS runs each on the calling thread. The
-cell of a point is its activation pattern (and loss pattern, for a piecewise loss): the kernel packs the pattern's
-bits and hashes them with SHA-256, and points with equal 128-bit codes are one cell (a code depends on the pattern
-alone, not on the tasks or threads; two different patterns share one with probability about :math:`2^{-128}`).
+:func:`slice_2d` evaluates the risk and the cell of every grid point (:mod:`cellscape.plane_grid`). The first
+layer's pre-activations are affine in :math:`(\alpha, \beta)`, :math:`Z(\alpha, \beta) = (Z_0 + \beta Z_2) + \alpha
+Z_1` with :math:`Z_i = X W_i^\top + b_i`, so the cell boundaries they cause are exact straight lines
+(:attr:`Slice2D.lines`). For one or two hidden layers the grid is swept a row at a time: along a row each
+first-layer unit changes piece at most once per breakpoint, and between such events the second layer's
+pre-activations are a quadratic in :math:`\alpha` whose coefficients are updated per event, so a grid point costs
+far less than a forward pass; deeper networks take a forward pass per point (BLAS products in threads). The cell
+of a point is its activation pattern (and loss pattern, for a piecewise loss), given by a 128-bit code: points
+with equal codes are one cell (a code depends on the pattern alone, not on the threads or batches; two different
+patterns share one with probability about :math:`2^{-128}`).
 
 Directions are random and *filter-normalised* (Li, Xu, Taylor, Studer, Goldstein, NeurIPS 2018): each row of
 each weight matrix (a filter: the weights into one unit) of a Gaussian direction is rescaled to the norm of the
@@ -42,17 +42,11 @@ Examples:
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import enum
-import functools
-import hashlib
-import os
-import threading
 from collections.abc import Sequence
 from typing import Any
 
-import jax
 import numpy as np
 
 from cellscape._backend import to_fraction
@@ -60,6 +54,7 @@ from cellscape._validation import check_enum, check_float, check_int, invalid
 from cellscape.lines import Kink, LineSegment, line_restriction
 from cellscape.losses import Loss, as_targets, parse_loss
 from cellscape.networks import Architecture, as_inputs, as_params, flatten_params, make_rng, unflatten_params
+from cellscape.plane_grid import blocks, evaluate_grid, first_layer, labels
 
 __all__ = ["Normalization", "random_direction", "Slice1D", "slice_1d", "Mark", "Slice2D", "slice_2d"]
 
@@ -85,20 +80,6 @@ def _flat(arch: Architecture, params: Any, *, name: str, func: str) -> np.ndarra
     if P.batch_size != 1:
         raise invalid(name, func, "the parameters of one network", f"a batch of {P.batch_size}", raw=True)
     return np.asarray(flatten_params(arch, P), dtype=np.float64)[0]
-
-
-def _blocks(arch: Architecture) -> list[tuple[int, int, int, int | None]]:
-    """Per layer: ``(offset of W, rows, columns, offset of b or None)`` in the flat vector."""
-    out, offset = [], 0
-    for (rows, cols), b_shape in arch.layer_shapes():
-        w_at = offset
-        offset += rows * cols
-        b_at = None
-        if b_shape is not None:
-            b_at = offset
-            offset += b_shape[0]
-        out.append((w_at, rows, cols, b_at))
-    return out
 
 
 def random_direction(arch: Architecture, params: Any, *, normalization: Normalization | str = "filter",
@@ -134,7 +115,7 @@ def random_direction(arch: Architecture, params: Any, *, normalization: Normaliz
     theta = _flat(arch, params, name="params", func=func)
     d = make_rng(seed, func=func).normal(size=theta.shape)
     groups = []  # index arrays that are normalised together
-    for w_at, rows, cols, b_at in _blocks(arch):
+    for w_at, rows, cols, b_at in blocks(arch):
         if normalization is Normalization.FILTER:
             for k in range(rows):
                 row = list(range(w_at + k * cols, w_at + (k + 1) * cols))
@@ -253,10 +234,9 @@ def slice_1d(arch: Architecture, path: Any, X: Any, y: Any, *, direction: Any = 
     for i, (origin, delta, lo, hi) in enumerate(segments):  # each segment is the line origin + s delta
         s = np.linspace(lo, hi, resolution)[(1 if i else 0):]
         ts.append(position(i, s))
-        r, c = _evaluate_plane(arch, loss_obj, origin, delta, np.zeros_like(delta), Xn, yn, s, np.zeros_like(s),
-                               chunk=None)
-        risks.append(r)
-        codes.append(c)
+        r, c = evaluate_grid(arch, loss_obj, origin, delta, np.zeros_like(delta), Xn, yn, s, np.zeros(1))
+        risks.append(r[0])
+        codes.append(c[0])
     t, risk = np.concatenate(ts), np.concatenate(risks)
     kinks = pieces = piece_segment = None
     if exact:
@@ -270,7 +250,7 @@ def slice_1d(arch: Architecture, path: Any, X: Any, y: Any, *, direction: Any = 
             pieces_list += list(restriction.segments)
             owner += [i] * len(restriction.segments)
         kinks, pieces, piece_segment = tuple(kinks_list), tuple(pieces_list), tuple(owner)
-    return Slice1D(t=t, risk=risk, cells=_labels(np.concatenate(codes)), breaks=breaks, kinks=kinks, pieces=pieces,
+    return Slice1D(t=t, risk=risk, cells=labels(np.concatenate(codes)), breaks=breaks, kinks=kinks, pieces=pieces,
                    piece_segment=piece_segment, loss=loss_obj.spec, along_path=direction is None)
 
 
@@ -367,8 +347,9 @@ def slice_2d(arch: Architecture, params: Any, X: Any, y: Any, *, directions: Any
         loss: the loss specification. normalization, include_biases: of the random directions.
         marks: further points to show: a sequence of ``(label, params)``; each is projected onto the plane.
         seed: seeds the random directions.
-        chunk: grid points per task of the kernel (default: as many as keep a task's largest layer of
-            pre-activations near 2 MB); results do not depend on it.
+        chunk: grid points per batch of the kernel (the sweep: points of a row whose outputs go to the loss at
+            once; the forward pass: points per task); the default keeps a batch's buffers to a few MB. Results do
+            not depend on it.
 
     Returns:
         A :class:`Slice2D`.
@@ -377,9 +358,11 @@ def slice_2d(arch: Architecture, params: Any, X: Any, y: Any, *, directions: Any
         InvalidInputError: for bad points, data or options, or three points on one line.
 
     Notes:
-        Per grid point :math:`O(n \sum_{l \ge 2} d_l d_{l-1})` for the deeper layers (BLAS products) plus
-        :math:`O(n \sum_l d_l)` for the first layer's combination, the activations and the pattern's hash; the
-        points are shared by up to ``min(cores, 8)`` threads.
+        With one or two hidden layers (:func:`cellscape.plane_grid.evaluate_grid`'s row sweep) a grid point costs
+        :math:`O(n d_2 d_{out})` plus :math:`O(d_2)` for each first-layer unit that changes piece since the
+        previous point of its row, and a row :math:`O(n d_1 d_2)` (BLAS); deeper networks take a forward pass per
+        point. Rows, or points, are shared by up to ``min(cores, 8)`` threads. The sweep sums in another order
+        than a forward pass: the values agree with :func:`cellscape.losses.risk` to rounding (tested at 1e-12).
     """
     func = "slice_2d"
     loss_obj = parse_loss(loss)
@@ -443,11 +426,10 @@ def slice_2d(arch: Architecture, params: Any, X: Any, y: Any, *, directions: Any
             span = (-1.0, 1.0, -1.0, 1.0)
     a0, a1, b0, b1 = _span(span, func)
     alpha, beta = np.linspace(a0, a1, cols), np.linspace(b0, b1, rows)
-    A, B = np.meshgrid(alpha, beta)
     if chunk is not None:
         chunk = check_int(chunk, name="chunk", func=func, minimum=1)
-    risk, codes = _evaluate_plane(arch, loss_obj, theta, d1, d2, Xn, yn, A.ravel(), B.ravel(), chunk=chunk)
-    return Slice2D(alpha=alpha, beta=beta, risk=risk.reshape(rows, cols), cells=_labels(codes).reshape(rows, cols),
+    risk, codes = evaluate_grid(arch, loss_obj, theta, d1, d2, Xn, yn, alpha, beta, chunk=chunk)
+    return Slice2D(alpha=alpha, beta=beta, risk=risk, cells=labels(codes.reshape(-1, 2)).reshape(rows, cols),
                    origin=theta, d1=d1, d2=d2, basis=basis, lines=_first_layer_lines(arch, theta, d1, d2, Xn),
                    lines_are_all_boundaries=arch.n_layers == 2 and not loss_obj.is_piecewise, marks=tuple(placed),
                    loss=loss_obj.spec)
@@ -455,257 +437,8 @@ def slice_2d(arch: Architecture, params: Any, X: Any, y: Any, *, directions: Any
 
 def _first_layer_lines(arch: Architecture, theta, d1, d2, X) -> np.ndarray:
     """Rows ``(c, c_alpha, c_beta)``: where a first-layer pre-activation meets a breakpoint on the plane."""
-    Z = [_first_layer(arch, v, X) for v in (theta, d1, d2)]
+    Z = [first_layer(arch, v, X) for v in (theta, d1, d2)]
     bps = [float(p) for p in arch.activations[0].breakpoints] if arch.activations else []
     rows = [np.stack([(Z[0] - p).ravel(), Z[1].ravel(), Z[2].ravel()], axis=1) for p in bps]
     out = np.concatenate(rows) if rows else np.zeros((0, 3))
     return out[(out[:, 1] != 0) | (out[:, 2] != 0)]
-
-
-def _first_layer(arch: Architecture, flat: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """``X W_1^T + b_1`` of a flat vector, ``(n, d_1)`` (a direction's bias enters like any parameter: the
-    pre-activations are linear in the parameters)."""
-    w_at, rows, cols, b_at = _blocks(arch)[0]
-    Z = X @ flat[w_at:w_at + rows * cols].reshape(rows, cols).T
-    return Z + flat[b_at:b_at + rows] if b_at is not None else Z
-
-
-# ----------------------------------------------------------------------------------------------- the kernel
-_BLAS_BLOCK = 1 << 19  # m k n of one matrix product: OpenBLAS runs smaller ones on the calling thread only
-_GROUP_ELEMENTS = 1 << 18  # pre-activations per task (n * widest layer * points): 2 MB, cache-sized buffers
-_MAX_WORKERS = 8
-_LOSS_BATCH = 1 << 20  # outputs (points * n * d_out) per call of the compiled loss
-
-
-def _labels(codes: np.ndarray) -> np.ndarray:
-    """Cell labels from ``(G, 2)`` pattern codes: 0, 1, ... in order of first appearance."""
-    _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
-    rank = np.empty(first.size, dtype=np.int64)
-    rank[np.argsort(first)] = np.arange(first.size)
-    return rank[inverse.reshape(-1)]
-
-
-@functools.lru_cache(maxsize=32)
-def _loss_kernel(loss: Loss):
-    """The compiled per-sample losses and loss pieces of a batch of outputs: ``(yhat (P, n, d_out), y) -> (losses
-    (P, n), pieces (P, n, m))``."""
-    return jax.jit(lambda yhat, y: (loss.per_sample(yhat, y), loss.pieces(yhat, y)))
-
-
-@dataclasses.dataclass(frozen=True)
-class _Plane:
-    r"""What every grid point of a plane shares, read-only.
-
-    ``Z``: the first layer's :math:`Z_0, Z_1, Z_2`. ``M``: the later layers' matrices
-    :math:`M_i = [W_i^\top; b_i]` (the bias as the last row, zero without one) of the origin and the two directions,
-    raveled one after the other into a vector per ``i`` (``shapes``: each layer's ``(rows, columns)``). Every hidden
-    layer carries one more column that is 1 at every point (1 in :math:`Z_0`, 0 in :math:`Z_1, Z_2`; a last column
-    :math:`e` of :math:`M_0`, 0 in :math:`M_1, M_2`), so the next product adds the bias: :math:`[h, 1] M =
-    h W^\top + b`. ``acts``: each hidden layer's activation as ``(c_0, s_0, ((p_j, s_j - s_{j-1}), ...))``."""
-
-    Z: tuple[np.ndarray, np.ndarray, np.ndarray]
-    M: tuple[np.ndarray, np.ndarray, np.ndarray]
-    shapes: tuple[tuple[int, int], ...]
-    acts: tuple[tuple[float, float, tuple[tuple[float, float], ...]], ...]
-    breakpoints: tuple[tuple[float, ...], ...]
-    widths: tuple[int, ...]
-    n: int
-
-
-def _plane(arch: Architecture, theta, d1, d2, X) -> _Plane:
-    """The shared arrays of the plane ``theta + alpha d1 + beta d2`` (flat vectors) on inputs ``X``."""
-    hidden = arch.n_layers > 1
-    Z = []
-    for i, v in enumerate((theta, d1, d2)):
-        first = _first_layer(arch, v, X)
-        Z.append(np.ascontiguousarray(np.hstack([first, np.full((X.shape[0], 1), 1.0 if i == 0 else 0.0)])
-                                      if hidden else first))
-    M: list[list[np.ndarray]] = [[], [], []]
-    shapes = []
-    for l, (w_at, rows, cols, b_at) in enumerate(_blocks(arch)[1:]):
-        last = l == arch.n_layers - 2
-        for i, v in enumerate((theta, d1, d2)):
-            m = np.zeros((cols + 1, rows + (0 if last else 1)))
-            m[:cols, :rows] = v[w_at:w_at + rows * cols].reshape(rows, cols).T
-            if b_at is not None:
-                m[cols, :rows] = v[b_at:b_at + rows]
-            if not last and i == 0:
-                m[cols, rows] = 1.0
-            M[i].append(m.ravel())
-        shapes.append((cols + 1, rows + (0 if last else 1)))
-    flat = tuple(np.concatenate(m) if m else np.zeros(0) for m in M)
-    acts = tuple((float(act.intercepts[0]), float(act.slopes[0]),
-                  tuple((float(p), float(s1 - s0)) for p, s0, s1 in zip(act.breakpoints, act.slopes, act.slopes[1:])
-                        if s1 != s0)) for act in arch.activations)
-    bps = tuple(tuple(float(p) for p in act.breakpoints) for act in arch.activations)
-    return _Plane(Z=tuple(Z), M=flat, shapes=tuple(shapes), acts=acts, breakpoints=bps, widths=tuple(arch.widths),
-                  n=X.shape[0])
-
-
-def _is_relu(act: tuple) -> bool:
-    return act == (0.0, 0.0, ((0.0, 1.0),))
-
-
-def _activate(act: tuple, z: np.ndarray, scratch: tuple[np.ndarray, np.ndarray] | None) -> None:
-    r"""``z = h(z)`` in place (but its last column, ones) for a piecewise-linear ``h = (c_0, s_0, ((p_j, s_j -
-    s_{j-1}), ...))``, the formula of its ``__call__``: :math:`h(z) = c_0 + s_0 z + \sum_j (s_j - s_{j-1})
-    [z - p_j]_+`. ReLU takes one pass, ``max(z, 0)`` (which keeps the ones); another function two scratch arrays
-    of ``z``'s shape."""
-    if _is_relu(act):
-        np.fmax(z, 0.0, out=z)
-        return
-    c0, s0, kinks = act
-    total, term = scratch
-    total.fill(c0)
-    for p, jump in kinks:
-        np.subtract(z, p, out=term)
-        np.maximum(term, 0.0, out=term)
-        if jump != 1.0:
-            term *= jump
-        total += term
-    z *= s0
-    z += total
-    z[..., -1] = 1.0  # the column of ones
-
-
-def _product(h: np.ndarray, M: np.ndarray, out: np.ndarray) -> None:
-    """``out[q] = h[q] @ M[q]`` for every point ``q`` of a task. One stacked product when each is small, else
-    blocks of rows with fewer than ``_BLAS_BLOCK`` multiply-adds each (a stacked product: one BLAS call per block):
-    every BLAS call then runs on the calling thread and the tasks run in parallel (a threaded BLAS would make the
-    two compete for the cores)."""
-    n, k, m = h.shape[1], h.shape[2], M.shape[2]
-    if n * k * m < _BLAS_BLOCK:
-        np.matmul(h, M, out=out)
-        return
-    rows = max(1, (_BLAS_BLOCK - 1) // (k * m))
-    rows -= rows % 8 if rows > 8 else 0  # whole blocks of the 4 x 8 (or 8 x 4) kernel run faster
-    whole = n - n % rows
-    for q in range(h.shape[0]):
-        np.matmul(h[q, :whole].reshape(-1, rows, k), M[q], out=out[q, :whole].reshape(-1, rows, m))
-        if whole < n:
-            np.dot(h[q, whole:], M[q], out=out[q, whole:])
-
-
-def _plane_worker(plane: _Plane, loss: Loss, y: np.ndarray, A: np.ndarray, B: np.ndarray, size: int,
-                  take: Any, risk: np.ndarray, codes: np.ndarray) -> None:
-    """Evaluate tasks (``size`` consecutive points each) until ``take()`` gives ``None``, writing ``risk`` and
-    ``codes``; the buffers are this worker's own. The outputs of many tasks (up to ``_LOSS_BATCH`` numbers) are
-    gathered for one call of the compiled loss (a call costs about 0.1 ms)."""
-    n, widths = plane.n, plane.widths
-    n_hidden = len(widths) - 2
-    # hidden pre-activations with their column of ones, then (in place) activations
-    z = [np.empty((size, n, w + 1)) for w in widths[1:-1]]
-    scratch = [None if _is_relu(act) else (np.empty_like(zl), np.empty_like(zl)) for act, zl in zip(plane.acts, z)]
-    M_all = np.empty((size, plane.M[0].size))  # the later layers' matrices at each point of a task
-    M, at = [], 0
-    for rows, cols in plane.shapes:
-        M.append(M_all[:, at:at + rows * cols].reshape(size, rows, cols))
-        at += rows * cols
-    bits = [np.empty((size, n, w + 1), dtype=bool) for l, w in enumerate(widths[1:-1]) for _ in plane.breakpoints[l]]
-    # the outputs of the tasks since the last call of the compiled loss: a batch of a fixed shape (whatever the
-    # tasks), so that every point's loss is computed by the same code
-    yhat = np.zeros((max(size, min(4096, _LOSS_BATCH // (n * widths[-1]))), n, widths[-1]))
-    pending: list[tuple[int, int, list]] = []  # (start, points, hashes) of the tasks in yhat
-    filled = 0
-    kernel = _loss_kernel(loss)
-    Z0, Z1, Z2 = plane.Z
-    M0, M1, M2 = plane.M
-    cached_b = None
-    Zb, Mb = np.empty_like(Z0), np.empty_like(M0)  # Z0 + b Z2 and M0 + b M2 at that b
-
-    def finish() -> None:
-        """The risk and loss pieces of the gathered outputs; the codes of their points."""
-        losses, pieces = (np.asarray(v) for v in kernel(yhat, y))
-        row = 0
-        for start, p, hashes in pending:
-            risk[start:start + p] = np.mean(losses[row:row + p], axis=1)  # every row summed alike
-            digests = bytearray()
-            for q, digest in enumerate(hashes):
-                if pieces.shape[-1]:
-                    digest.update(np.ascontiguousarray(pieces[row + q]))
-                digests += digest.digest()[:16]
-            codes[start:start + p] = np.frombuffer(bytes(digests), dtype="<u8").reshape(p, 2)
-            row += p
-        pending.clear()
-
-    while (task := take()) is not None:
-        start = task * size
-        a, b = A[start:start + size], B[start:start + size]
-        p = a.shape[0]
-        if filled + p > yhat.shape[0]:
-            finish()
-            filled = 0
-        out = yhat[filled:filled + p]
-        filled += p
-        # the first layer (Z0 + b Z2) + a Z1 and the later layers' matrices (M0 + b M2) + a M1, the brackets once
-        # per value of b (a grid row)
-        z0 = z[0][:p] if n_hidden else out
-        np.multiply(Z1, a[:, None, None], out=z0)
-        np.multiply(M1, a[:, None], out=M_all[:p])
-        b_list = b.tolist()
-        lo = 0
-        while lo < p:
-            hi = lo + 1
-            while hi < p and b_list[hi] == b_list[lo]:
-                hi += 1
-            if b_list[lo] != cached_b:
-                cached_b = b_list[lo]
-                np.multiply(Z2, cached_b, out=Zb)
-                Zb += Z0
-                np.multiply(M2, cached_b, out=Mb)
-                Mb += M0
-            z0[lo:hi] += Zb
-            M_all[lo:hi] += Mb
-            lo = hi
-        slot = 0
-        for l in range(n_hidden):
-            zl = z[l][:p]
-            for bp in plane.breakpoints[l]:
-                np.greater_equal(zl, bp, out=bits[slot][:p])
-                slot += 1
-            _activate(plane.acts[l], zl, None if scratch[l] is None else (scratch[l][0][:p], scratch[l][1][:p]))
-            _product(zl, M[l][:p], z[l + 1][:p] if l + 1 < n_hidden else out)
-        packed = [np.packbits(bit[:p].reshape(p, -1), axis=1) for bit in bits]
-        hashes = [hashlib.sha256() for _ in range(p)]
-        for q, digest in enumerate(hashes):
-            for row in packed:
-                digest.update(row[q])
-        pending.append((start, p, hashes))
-    if pending:
-        finish()
-
-
-def _evaluate_plane(arch: Architecture, loss: Loss, theta, d1, d2, X, y, A, B, *, chunk: int | None):
-    """Risk ``(G,)`` and pattern codes ``(G, 2)`` (uint64) at the plane points ``(A[g], B[g])``: tasks of ``chunk``
-    consecutive points, shared by a few threads (numpy and BLAS release the GIL); every point is computed by the
-    same operations whatever its task, so neither the chunking nor the threads change a result."""
-    plane = _plane(arch, theta, d1, d2, np.asarray(X, dtype=np.float64))
-    y = np.asarray(y)
-    A = np.ascontiguousarray(A, dtype=np.float64)
-    B = np.ascontiguousarray(B, dtype=np.float64)
-    G = A.shape[0]
-    if chunk is None:
-        chunk = max(1, min(256, _GROUP_ELEMENTS // (plane.n * max(plane.widths[1:]))))
-    size = min(chunk, G)
-    n_tasks = -(-G // size)
-    risk = np.empty(G)
-    codes = np.empty((G, 2), dtype=np.uint64)
-    counter, lock = iter(range(n_tasks)), threading.Lock()
-
-    def take() -> int | None:
-        with lock:
-            return next(counter, None)
-
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every platform
-        cpus = os.cpu_count() or 1
-    workers = max(1, min(cpus, n_tasks, _MAX_WORKERS))
-    args = (plane, loss, y, A, B, size, take, risk, codes)
-    if workers == 1:
-        _plane_worker(*args)
-    else:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            for future in [pool.submit(_plane_worker, *args) for _ in range(workers)]:
-                future.result()
-    return risk, codes
