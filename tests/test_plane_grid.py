@@ -63,9 +63,13 @@ def test_unequal_spacing_a_single_row_and_deeper_networks():
     (r_sweep, l_sweep), (r_points, l_points) = both(arch, "squared", Y, alpha, np.zeros(1), plane(arch))
     np.testing.assert_allclose(r_sweep, r_points, rtol=1e-12, atol=1e-14)
     assert np.array_equal(l_sweep, l_points) and l_sweep.max() > 3
-    deep = mlp(2, [4, 3, 3], 1)  # three hidden layers: the point kernel
-    (r_sweep, l_sweep), (r_points, l_points) = both(deep, "squared", Y, alpha[::2], alpha[::3], plane(deep))
-    assert np.array_equal(r_sweep, r_points) and np.array_equal(l_sweep, l_points)
+    deep = mlp(2, [4, 3, 3], 1)  # three hidden layers: the forward-pass kernel, checked against risk
+    theta, d1, d2 = plane(deep)
+    grid, _ = evaluate_grid(deep, parse_loss("squared"), theta, d1, d2, X, Y, alpha[::2], alpha[::3])
+    A, B = np.meshgrid(alpha[::2], alpha[::3])
+    vectors = theta + A.ravel()[:, None] * d1 + B.ravel()[:, None] * d2
+    expected = np.asarray(risk(deep, unflatten_params(deep, vectors), X, Y, loss="squared"))
+    np.testing.assert_allclose(grid.ravel(), expected, rtol=1e-12, atol=1e-14)
 
 
 def test_exact_zeros_stay_zero_so_a_dead_unit_draws_no_boundary():
